@@ -1,0 +1,68 @@
+"""What a server offers (models, samplers, schedulers, LoRAs, upscalers, its flavour), cached briefly.
+
+Lists are cached per base URL and user for a short time, so a dynamic-select
+dropdown, the validation of a name and the generation that follows cost one
+``GET`` each, and a ``/loras`` answer of tens of MB is read once a minute at most.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sdwebui import models
+from sdwebui.client import WebUIClient
+from sdwebui.deadline import Deadline
+from sdwebui.server import ServerInfo, detect_server
+
+LIST_TTL_S = 60.0
+SERVER_TTL_S = 300.0
+
+_store: dict[tuple[str, str, str], tuple[float, Any]] = {}
+_lock = threading.Lock()
+
+
+def clear_cache() -> None:
+    with _lock:
+        _store.clear()
+
+
+class Catalog:
+    def __init__(self, client: WebUIClient, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self._clock = clock
+
+    def _cached(self, name: str, ttl: float, load: Callable[[], Any], *, refresh: bool = False) -> Any:
+        key = (self.client.base_url, self.client.username or "", name)
+        now = self._clock()
+        with _lock:
+            hit = _store.get(key)
+        if hit and not refresh and hit[0] > now:
+            return hit[1]
+        value = load()
+        with _lock:
+            _store[key] = (now + ttl, value)
+        return value
+
+    def server(self, deadline: Deadline, options: models.Options | None = None) -> ServerInfo:
+        return self._cached("server", SERVER_TTL_S, lambda: detect_server(self.client, deadline, options))
+
+    def models(self, deadline: Deadline, *, refresh: bool = False) -> list[models.SDModel]:
+        return self._cached("sd-models", LIST_TTL_S, lambda: self.client.sd_models(deadline), refresh=refresh)
+
+    def samplers(self, deadline: Deadline) -> list[models.Sampler]:
+        return self._cached("samplers", LIST_TTL_S, lambda: self.client.samplers(deadline))
+
+    def schedulers(self, deadline: Deadline) -> list[models.Scheduler] | None:
+        return self._cached("schedulers", LIST_TTL_S, lambda: self.client.schedulers(deadline))
+
+    def loras(self, deadline: Deadline) -> list[models.Lora]:
+        return self._cached("loras", LIST_TTL_S, lambda: self.client.loras(deadline))
+
+    def upscalers(self, deadline: Deadline) -> list[models.Upscaler]:
+        return self._cached("upscalers", LIST_TTL_S, lambda: self.client.upscalers(deadline))
+
+    def latent_upscale_modes(self, deadline: Deadline) -> list[models.LatentUpscaleMode]:
+        return self._cached("latent-upscale-modes", LIST_TTL_S, lambda: self.client.latent_upscale_modes(deadline))

@@ -1,0 +1,85 @@
+"""Checkpoint names: every form a user may type, and comparing them with what the server reports.
+
+A1111 and Forge accept a checkpoint by its title (``x.safetensors [hash]``), the
+title before hashing (``x.safetensors``), ``model_name``, the file name with or
+without extension, the short hash or the sha256. ``GET /options`` reports the
+active checkpoint in whatever form it was last set, so comparing plain strings
+is wrong: compare through this alias table.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+
+from sdwebui.errors import NotFound
+from sdwebui.models import SDModel
+
+_HASH_SUFFIX = re.compile(r"\s*\[[0-9a-fA-F]{8,64}\]$")
+_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
+
+
+def _stem(name: str) -> str:
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    for ext in _EXTENSIONS:
+        if base.lower().endswith(ext):
+            return base[: -len(ext)]
+    return base
+
+
+def aliases(model: SDModel) -> set[str]:
+    """Every name that designates ``model`` on A1111, Forge, SD.Next and sd.cpp."""
+    names = {model.title, _HASH_SUFFIX.sub("", model.title)}
+    if model.model_name:
+        names.add(model.model_name)
+    plain = _HASH_SUFFIX.sub("", model.title)
+    names.add(_stem(plain))
+    names.add(plain.replace("\\", "/").rsplit("/", 1)[-1])
+    if model.filename:
+        base = model.filename.replace("\\", "/").rsplit("/", 1)[-1]
+        names.update({base, _stem(base), model.filename})
+    for digest in (model.hash, model.sha256):
+        if digest:
+            names.add(digest)
+    if model.sha256:
+        names.add(model.sha256[:10])
+        names.add(model.sha256[:8])
+    short = model.hash or (model.sha256[:10] if model.sha256 else None)
+    if short:
+        names.update({f"{n} [{short}]" for n in (plain, _stem(plain), model.model_name) if n})
+    names.discard("")
+    return names
+
+
+def find_model(name: str, models: Iterable[SDModel]) -> SDModel | None:
+    """The model ``name`` designates: exact alias first, then case-insensitively."""
+    wanted = name.strip()
+    catalogue = list(models)
+    for model in catalogue:
+        if wanted in aliases(model):
+            return model
+    lowered = wanted.lower()
+    matches = [m for m in catalogue if lowered in {a.lower() for a in aliases(m)}]
+    return matches[0] if len(matches) == 1 else None
+
+
+def resolve_model(name: str, models: list[SDModel]) -> SDModel:
+    """Like :func:`find_model`, but an unknown name is an error that lists the closest names."""
+    model = find_model(name, models)
+    if model is not None:
+        return model
+    if not models:
+        raise NotFound("The WebUI lists no checkpoints; put a model in models/Stable-diffusion and restart it or refresh its list.")
+    titles = [m.title for m in models]
+    close = difflib.get_close_matches(name, titles + [m.model_name for m in models if m.model_name], n=3, cutoff=0.3)
+    suggestions = close or titles[:5]
+    raise NotFound(f"The WebUI has no model named '{name}'. Closest available: {', '.join(suggestions)}.")
+
+
+def is_active(active: str | None, model: SDModel) -> bool:
+    """Whether the checkpoint reported by ``GET /options`` is ``model``, in any of its forms."""
+    if not active:
+        return False
+    names = aliases(model)
+    return active in names or _HASH_SUFFIX.sub("", active) in names

@@ -1,0 +1,24 @@
+"""txt2img: a prompt in, every generated image out as a blob, with seeds and info."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from dify_plugin import Tool
+from dify_plugin.entities.tool import ToolInvokeMessage
+
+from sdwebui.generation import Generation
+from sdwebui.settings import read_sampling
+from tools.dify_errors import reported_as_dify_errors
+from tools.webui_tool import WebUIToolMixin
+
+
+class Txt2ImgTool(WebUIToolMixin, Tool):
+    def _invoke(self, tool_parameters: dict[str, Any]) -> Generator[ToolInvokeMessage, None, None]:
+        with reported_as_dify_errors():
+            settings = self.provider_settings()
+            sampling = read_sampling(tool_parameters)
+            generation = Generation(settings.client(), default_model=settings.default_model)
+            result = generation.txt2img(sampling, settings.deadline())
+        yield from self.generation_messages(result)

@@ -1,0 +1,102 @@
+"""What every tool of this plugin shares: settings, dropdown options and output messages.
+
+A mixin, not a ``Tool`` subclass: the SDK loads each tool module by looking for
+exactly one ``Tool`` subclass in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from dify_plugin.entities import I18nObject, ParameterOption
+from dify_plugin.entities.tool import ToolInvokeMessage
+
+from sdwebui.catalog import Catalog
+from sdwebui.config import ProviderSettings
+from sdwebui.deadline import Deadline
+from sdwebui.generation import GenerationResult
+from tools.dify_errors import reported_as_dify_errors
+
+OPTIONS_DEADLINE_S = 20.0
+
+
+def _option(value: str, label: str | None = None) -> ParameterOption:
+    return ParameterOption(value=value, label=I18nObject(en_US=label or value))
+
+
+def _model_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:
+    return [_option(m.title, m.model_name or m.title) for m in catalog.models(deadline)]
+
+
+def _sampler_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:
+    return [_option(s.name) for s in catalog.samplers(deadline)]
+
+
+def _scheduler_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:
+    return [_option(s.name, s.label or s.name) for s in catalog.schedulers(deadline) or []]
+
+
+def _lora_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:
+    return [_option(lora.name) for lora in catalog.loras(deadline)]
+
+
+def _upscaler_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:
+    return [_option(u.name) for u in catalog.upscalers(deadline) if u.name != "None"]
+
+
+def _hires_upscaler_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:
+    latent = [_option(m.name) for m in catalog.latent_upscale_modes(deadline)]
+    return latent + _upscaler_options(catalog, deadline)
+
+
+# Dynamic-select parameter name -> where its options come from.
+OPTION_SOURCES: dict[str, Callable[[Catalog, Deadline], list[ParameterOption]]] = {
+    "model": _model_options,
+    "sampler": _sampler_options,
+    "scheduler": _scheduler_options,
+    "lora": _lora_options,
+    "upscaler": _upscaler_options,
+    "hr_upscaler": _hires_upscaler_options,
+}
+
+
+class WebUIToolMixin:
+    runtime: Any  # provided by dify_plugin.Tool
+
+    def provider_settings(self) -> ProviderSettings:
+        return ProviderSettings.from_credentials(self.runtime.credentials or {})
+
+    def _fetch_parameter_options(self, parameter: str) -> list[ParameterOption]:
+        source = OPTION_SOURCES.get(parameter)
+        if source is None:
+            return []
+        with reported_as_dify_errors():
+            settings = self.provider_settings()
+            deadline = Deadline(min(OPTIONS_DEADLINE_S, settings.timeout_s))
+            return source(Catalog(settings.client()), deadline)
+
+    def generation_messages(self, result: GenerationResult) -> Iterator[ToolInvokeMessage]:
+        """Images as blobs (they become ``files`` in workflows), then the info as JSON, variables and one text line."""
+        for image in result.images:
+            yield self.create_blob_message(image.data, meta={"mime_type": image.mime_type, "filename": image.filename})
+        summary = result.summary()
+        yield self.create_json_message(summary)
+        for name in ("seed", "seeds", "model", "sampler", "scheduler", "width", "height", "warnings", "infotexts"):
+            yield self.create_variable_message(name, summary[name])
+        yield self.create_text_message(describe(result))
+
+
+def describe(result: GenerationResult) -> str:
+    """One line for an Agent chat, plus one line per warning."""
+    count = len(result.images)
+    seeds = ", ".join(str(s) for s in result.seeds) or "unknown"
+    info = result.info
+    size = f"{info.width}x{info.height}" if info.width and info.height else ""
+    model = info.sd_model_name or result.model or "the active model"
+    parts = [f"Generated {count} image{'s' if count != 1 else ''} with {model}", f"seed{'s' if len(result.seeds) > 1 else ''} {seeds}"]
+    if size:
+        parts.append(size)
+    lines = [", ".join(parts) + "."]
+    lines += [f"Warning: {w}" for w in result.warnings]
+    return "\n".join(lines)
