@@ -66,3 +66,27 @@ class Catalog:
 
     def latent_upscale_modes(self, deadline: Deadline) -> list[models.LatentUpscaleMode]:
         return self._cached("latent-upscale-modes", LIST_TTL_S, lambda: self.client.latent_upscale_modes(deadline))
+
+
+RESOURCE_KINDS = ("models", "samplers", "schedulers", "loras", "upscalers")
+MAX_LISTED = 300  # keeps the agent's JSON small even with thousands of LoRAs
+
+
+def overview(catalog: Catalog, deadline: Deadline, kinds: list[str] | None = None) -> dict[str, Any]:
+    """The server's lists as plain names, for an agent to choose from before it generates."""
+    kinds = kinds or list(RESOURCE_KINDS)
+    options = catalog.client.options(deadline)
+    server = catalog.server(deadline, options)
+    result: dict[str, Any] = {"server": server.name, "active_model": options.sd_model_checkpoint}
+    if "models" in kinds:
+        result["models"] = [{"title": m.title, "name": m.model_name} for m in catalog.models(deadline)][:MAX_LISTED]
+    if "samplers" in kinds:
+        result["samplers"] = [s.name for s in catalog.samplers(deadline)][:MAX_LISTED]
+    if "schedulers" in kinds:
+        schedulers = catalog.schedulers(deadline) if server.has_schedulers else None
+        result["schedulers"] = None if schedulers is None else [s.name for s in schedulers][:MAX_LISTED]
+    if "loras" in kinds:
+        result["loras"] = [lora.name for lora in catalog.loras(deadline)][:MAX_LISTED]
+    if "upscalers" in kinds:
+        result["upscalers"] = [u.name for u in catalog.upscalers(deadline) if u.name != "None"][:MAX_LISTED]
+    return result

@@ -71,9 +71,11 @@ def resolve_model(name: str, models: list[SDModel]) -> SDModel:
         return model
     if not models:
         raise NotFound("The WebUI lists no checkpoints; put a model in models/Stable-diffusion and restart it or refresh its list.")
-    titles = [m.title for m in models]
-    close = difflib.get_close_matches(name, titles + [m.model_name for m in models if m.model_name], n=3, cutoff=0.3)
-    suggestions = close or titles[:5]
+    def closeness(model: SDModel) -> float:
+        return max(difflib.SequenceMatcher(None, name.lower(), alias.lower()).ratio() for alias in (model.title, model.model_name or model.title))
+
+    ranked = sorted(models, key=closeness, reverse=True)
+    suggestions = [m.title for m in ranked[:3]]
     raise NotFound(f"The WebUI has no model named '{name}'. Closest available: {', '.join(suggestions)}.")
 
 

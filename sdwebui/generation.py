@@ -28,7 +28,7 @@ from sdwebui.errors import MalformedResponse, ServerError, Unsupported
 from sdwebui.images import decode_image_base64
 from sdwebui.models import GenerationInfo, GenerationResponse, Img2ImgRequest, LoraRef, Options, SDModel, Txt2ImgRequest
 from sdwebui.server import ServerInfo
-from sdwebui.settings import SamplingSettings
+from sdwebui.settings import Img2ImgControls, SamplingSettings
 
 
 @dataclass(frozen=True)
@@ -86,17 +86,11 @@ class GenerationResult:
 
 @dataclass(frozen=True)
 class Img2ImgInputs:
-    """What img2img adds to the shared sampling settings (base64 already encoded)."""
+    """What img2img adds to the shared sampling settings (images already in base64)."""
 
     init_image: str
-    denoising_strength: float
-    resize_mode: int = 0
+    controls: Img2ImgControls
     mask: str | None = None
-    mask_blur: int | None = None
-    inpainting_fill: int | None = None
-    inpaint_full_res: bool | None = None
-    inpaint_full_res_padding: int | None = None
-    inpainting_mask_invert: int | None = None
 
 
 class Generation:
@@ -241,17 +235,17 @@ class Generation:
             )
         if img2img is None:
             return Txt2ImgRequest(**fields)
-        fields.update(
-            init_images=[img2img.init_image],
-            denoising_strength=img2img.denoising_strength,
-            resize_mode=img2img.resize_mode,
-            mask=img2img.mask,
-            mask_blur=img2img.mask_blur,
-            inpainting_fill=img2img.inpainting_fill,
-            inpaint_full_res=img2img.inpaint_full_res,
-            inpaint_full_res_padding=img2img.inpaint_full_res_padding,
-            inpainting_mask_invert=img2img.inpainting_mask_invert,
-        )
+        controls = img2img.controls
+        fields.update(init_images=[img2img.init_image], denoising_strength=controls.denoising_strength, resize_mode=controls.resize_mode)
+        if img2img.mask is not None:
+            fields.update(
+                mask=img2img.mask,
+                mask_blur=controls.mask_blur,
+                inpainting_fill=controls.inpainting_fill,
+                inpaint_full_res=controls.only_masked,
+                inpaint_full_res_padding=controls.padding,
+                inpainting_mask_invert=int(controls.invert_mask),
+            )
         return Img2ImgRequest(**fields)
 
     def _check_model(self, model: SDModel | None, info: GenerationInfo, server: ServerInfo) -> None:

@@ -208,3 +208,75 @@ def read_sampling(params: Mapping[str, Any], *, prompt_required: bool = True) ->
         hires=hires,
         size_given=_given(params, "width") or _given(params, "height"),
     )
+
+
+# img2img / inpainting --------------------------------------------------------
+
+RESIZE_MODES = {"just_resize": 0, "crop_and_resize": 1, "resize_and_fill": 2, "latent_upscale": 3}
+INPAINTING_FILLS = {"fill": 0, "original": 1, "latent_noise": 2, "latent_nothing": 3}
+INPAINT_AREAS = {"whole_picture": False, "only_masked": True}
+
+
+@dataclass(frozen=True)
+class Img2ImgControls:
+    denoising_strength: float = 0.75
+    resize_mode: int = 0
+    mask_blur: int = 4
+    inpainting_fill: int = 1
+    only_masked: bool = False  # the UI's default; the API's default is "only masked", so it is always sent
+    padding: int = 32
+    invert_mask: bool = False
+
+
+def _read_option(params: Mapping[str, Any], name: str, table: Mapping[str, Any], default: str) -> Any:
+    key = read_text(params, name).lower().replace(" ", "_") or default
+    if key not in table:
+        raise InvalidInput(f"{name} must be one of: {', '.join(table)}; got '{key}'.")
+    return table[key]
+
+
+def read_img2img_controls(params: Mapping[str, Any]) -> Img2ImgControls:
+    return Img2ImgControls(
+        denoising_strength=read_float(params, "denoising_strength", 0.75, low=0.0, high=1.0),
+        resize_mode=_read_option(params, "resize_mode", RESIZE_MODES, "just_resize"),
+        mask_blur=read_int(params, "mask_blur", 4, low=0, high=64),
+        inpainting_fill=_read_option(params, "inpainting_fill", INPAINTING_FILLS, "original"),
+        only_masked=_read_option(params, "inpaint_area", INPAINT_AREAS, "whole_picture"),
+        padding=read_int(params, "inpaint_padding", 32, low=0, high=256),
+        invert_mask=read_bool(params, "invert_mask", False),
+    )
+
+
+# upscaling -------------------------------------------------------------------
+
+MAX_UPSCALE_SIZE = 8192
+
+
+@dataclass(frozen=True)
+class UpscaleSettings:
+    upscaler: str  # "" = the server's best available
+    scale: float = 2.0
+    width: int | None = None  # with height: upscale to this size instead of by a factor
+    height: int | None = None
+
+
+def read_upscale(params: Mapping[str, Any]) -> UpscaleSettings:
+    width = read_int(params, "target_width", None, low=MIN_SIZE, high=MAX_UPSCALE_SIZE)
+    height = read_int(params, "target_height", None, low=MIN_SIZE, high=MAX_UPSCALE_SIZE)
+    if (width is None) != (height is None):
+        raise InvalidInput("Give both target_width and target_height to upscale to a size, or neither to upscale by the scale factor.")
+    return UpscaleSettings(
+        upscaler=read_choice(params, "upscaler"),
+        scale=read_float(params, "scale", 2.0, low=1.0, high=8.0),
+        width=width,
+        height=height,
+    )
+
+
+def read_resource_kinds(params: Mapping[str, Any], allowed: tuple[str, ...]) -> list[str]:
+    text = read_text(params, "kinds").lower()
+    kinds = [k.strip() for k in text.replace(";", ",").split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in allowed]
+    if unknown:
+        raise InvalidInput(f"kinds may only name {', '.join(allowed)}; got '{', '.join(unknown)}'.")
+    return kinds or list(allowed)

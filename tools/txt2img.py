@@ -18,7 +18,7 @@ class Txt2ImgTool(WebUIToolMixin, Tool):
     def _invoke(self, tool_parameters: dict[str, Any]) -> Generator[ToolInvokeMessage, None, None]:
         with reported_as_dify_errors():
             settings = self.provider_settings()
+            deadline = settings.deadline()
             sampling = read_sampling(tool_parameters)
-            generation = Generation(settings.client(), default_model=settings.default_model)
-            result = generation.txt2img(sampling, settings.deadline())
+            result = Generation(settings.client(), default_model=settings.default_model).txt2img(sampling, deadline)
         yield from self.generation_messages(result)

@@ -15,7 +15,9 @@ from dify_plugin.entities.tool import ToolInvokeMessage
 from sdwebui.catalog import Catalog
 from sdwebui.config import ProviderSettings
 from sdwebui.deadline import Deadline
+from sdwebui.errors import InvalidInput
 from sdwebui.generation import GenerationResult
+from sdwebui.inputs import FileRef, InputImage, read_input_image
 from tools.dify_errors import reported_as_dify_errors
 
 OPTIONS_DEADLINE_S = 20.0
@@ -76,6 +78,15 @@ class WebUIToolMixin:
             deadline = Deadline(min(OPTIONS_DEADLINE_S, settings.timeout_s))
             return source(Catalog(settings.client()), deadline)
 
+    def input_image(self, params: dict[str, Any], name: str, *, what: str, required: bool = False) -> InputImage | None:
+        """Fetch, check and encode the image file parameter ``name``."""
+        ref = file_ref(params.get(name))
+        if ref is None:
+            if required:
+                raise InvalidInput(f"No {what} was given; pass an image file (an upload or a file from an earlier node).")
+            return None
+        return read_input_image(ref, what=what)
+
     def generation_messages(self, result: GenerationResult) -> Iterator[ToolInvokeMessage]:
         """Images as blobs (they become ``files`` in workflows), then the info as JSON, variables and one text line."""
         for image in result.images:
@@ -85,6 +96,25 @@ class WebUIToolMixin:
         for name in ("seed", "seeds", "model", "sampler", "scheduler", "width", "height", "warnings", "infotexts"):
             yield self.create_variable_message(name, summary[name])
         yield self.create_text_message(describe(result))
+
+
+def file_ref(value: Any) -> FileRef | None:
+    """A Dify file parameter (the SDK's ``File``, its dict form, or a one-item list) as a :class:`FileRef`."""
+    if isinstance(value, list):
+        if len(value) > 1:
+            raise InvalidInput("Give one image file here, not a list of files.")
+        value = value[0] if value else None
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict):
+        get = value.get
+        blob = None
+    elif hasattr(value, "url"):
+        get = lambda key: getattr(value, key, None)  # noqa: E731
+        blob = getattr(value, "_blob", None)
+    else:
+        raise InvalidInput("The image parameter must be a file (an upload or a file variable), not text.")
+    return FileRef(url=str(get("url") or ""), filename=get("filename"), mime_type=get("mime_type"), size=get("size"), data=blob)
 
 
 def describe(result: GenerationResult) -> str:
