@@ -1,0 +1,24 @@
+# Everything runs from the project's own .venv (Python 3.12), created on first use.
+PY := .venv/bin/python
+
+.PHONY: venv demo test package bench clean
+
+venv:
+	@bash scripts/bootstrap.sh
+
+# Generate an image through the plugin process (python -m main over stdio), as Dify runs it.
+# Without SD_WEBUI_URL it starts the bundled stand-in WebUI and says so.
+demo: venv
+	$(PY) scripts/generate_image.py --out out
+
+test: venv
+	$(PY) -m pytest
+
+package: venv
+	$(PY) scripts/package.py
+
+bench: venv
+	$(PY) scripts/benchmark.py
+
+clean:
+	rm -rf out *.difypkg .pytest_cache
