@@ -353,11 +353,14 @@ class StandInWebUI:
         """Make the next ``times`` requests to ``path`` fail with ``fault`` (one of FAULTS).
 
         ``path`` is matched exactly, without the query; "txt2img" is short for "/sdapi/v1/txt2img".
+        A method may lead it ("POST /sdapi/v1/options") to leave the other methods alone.
         """
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {', '.join(FAULTS)}")
-        if not path.startswith("/"):
-            path = f"{API}/{path}"
+        method, _, bare = path.rpartition(" ")
+        if not bare.startswith("/"):
+            bare = f"{API}/{bare}"
+        path = f"{method} {bare}" if method else bare
         with self._lock:
             self._faults.setdefault(path, []).extend([fault] * times)
 
@@ -515,7 +518,7 @@ class StandInWebUI:
         record = RecordedRequest(method, target, headers, _parse_json_or_none(raw), len(raw))
         with self._lock:
             self._records.append(record)
-            queue = self._faults.get(path)
+            queue = self._faults.get(f"{method} {path}") or self._faults.get(path)
             fault = queue.pop(0) if queue else None
         call = _Call(method, path, split.query, headers, raw, record, fault)
 
