@@ -32,6 +32,7 @@ def test_switches_by_title_only_when_another_model_is_active(webui):
     webui.answer_txt2img(generation_body([png_bytes()], sd_model_name="rand-b"))
     result = run(webui, {"prompt": "a red apple", "model_name": "rand-b"})
     assert [json.loads(c.request.body) for c in webui.calls("POST", "options")] == [{"sd_model_checkpoint": "rand-b.safetensors"}]
+    assert len(webui.calls("GET", "options")) == 1  # no confirming GET: behind a load balancer it could reach another WebUI
     assert result.model_switched
     assert webui.sent_json("txt2img")["override_settings"]["sd_model_checkpoint"] == "rand-b.safetensors"
 
@@ -77,13 +78,6 @@ def test_a_model_switch_that_silently_failed_is_an_error(webui):
     webui.answer_txt2img(generation_body([png_bytes()], sd_model_name="rand-a"))
     with pytest.raises(errors.ServerError, match="Asked for model 'rand-b.safetensors' but the WebUI generated with 'rand-a'"):
         run(webui, {"prompt": "x", "model_name": "rand-b"})
-
-
-def test_options_that_do_not_take_the_switch_are_an_error(webui):
-    webui.rsps.replace("POST", API + "/options", body="null")  # 200 null, but nothing changes (A1111's failed load)
-    with pytest.raises(errors.ServerError, match="still reports 'rand-a.safetensors'"):
-        run(webui, {"prompt": "x", "model_name": "rand-b"})
-    assert webui.calls("POST", "txt2img") == []
 
 
 def test_unknown_model_lists_the_closest_before_generating(webui):

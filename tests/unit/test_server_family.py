@@ -86,10 +86,18 @@ def test_sdcpp_cannot_switch_models_and_says_so():
         assert not server.requests_to("POST", "/sdapi/v1/options")
 
 
-def test_forge_model_switch_silently_ignored_is_an_error():
-    with StandInWebUI("forge") as server:
+def test_an_ignored_options_switch_is_made_good_by_the_requests_own_override():
+    with StandInWebUI("a1111") as server:
+        server.inject("model_switch_ignored", path="POST /sdapi/v1/options")  # 200, but the load "failed"
+        result = generate(server, {"prompt": "x", "model_name": "rand-b"})
+        assert result.summary()["model"] == "rand-b" and server.loaded_model.startswith("rand-b")
+
+
+def test_a_switch_that_never_happens_is_an_error():
+    with StandInWebUI("a1111") as server:
         server.inject("model_switch_ignored", path="POST /sdapi/v1/options")
-        with pytest.raises(errors.ServerError, match="still reports"):
+        server.inject("model_switch_ignored", path="POST /sdapi/v1/txt2img")
+        with pytest.raises(errors.ServerError, match="Asked for model 'rand-b.*' but the WebUI generated with 'rand-a'"):
             generate(server, {"prompt": "x", "model_name": "rand-b"})
 
 
