@@ -9,6 +9,7 @@ from typing import Any
 from sdwebui.client import WebUIClient, split_base_url
 from sdwebui.deadline import DEFAULT_DEADLINE_S, MAX_DEADLINE_S, Deadline
 from sdwebui.errors import InvalidInput
+from sdwebui.output import DEFAULT_MAX_OUTPUT_MB
 
 MIN_DEADLINE_S = 10.0
 
@@ -20,6 +21,7 @@ class ProviderSettings:
     password: str | None = field(default=None, repr=False)
     default_model: str = ""
     timeout_s: float = DEFAULT_DEADLINE_S
+    max_output_mb: float = DEFAULT_MAX_OUTPUT_MB
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, Any]) -> ProviderSettings:
@@ -30,6 +32,7 @@ class ProviderSettings:
             password=_text(credentials.get("password")) or url_password,
             default_model=_text(credentials.get("default_model")),
             timeout_s=_timeout(credentials.get("timeout")),
+            max_output_mb=_max_output(credentials.get("max_output_mb")),
         )
 
     def client(self) -> WebUIClient:
@@ -57,3 +60,16 @@ def _timeout(value: object) -> float:
             f"(Dify stops every plugin call at 600 s); got {text}."
         )
     return seconds
+
+
+def _max_output(value: object) -> float:
+    text = _text(value)
+    if not text:
+        return DEFAULT_MAX_OUTPUT_MB
+    try:
+        megabytes = float(text)
+    except ValueError:
+        raise InvalidInput(f"Max output size must be a number of MB; got '{text[:40]}'.") from None
+    if not 1 <= megabytes <= 50:
+        raise InvalidInput(f"Max output size must be between 1 and 50 MB (Dify's tool file limit is 15 to 50 MB); got {text}.")
+    return megabytes

@@ -64,3 +64,7 @@ class MalformedResponse(WebUIError):
 
 class Unsupported(WebUIError):
     """This server cannot do what was asked (for example switching models on stable-diffusion.cpp)."""
+
+
+class OutputTooLarge(WebUIError):
+    """The images are larger than Dify will take from a tool call."""

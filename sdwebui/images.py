@@ -130,3 +130,19 @@ def prepare_input_image(data: bytes, *, what: str = "image", max_pixels: int = M
         raise InvalidInput(f"The {what} is too large to decode safely; resize it before sending it.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise InvalidInput(f"The {what} file is damaged or not a readable image; upload a PNG, JPEG or WebP image.") from None
+
+
+REENCODE_FORMATS = {"webp": ("WEBP", "image/webp", "webp"), "jpeg": ("JPEG", "image/jpeg", "jpg")}
+
+
+def reencode(data: bytes, fmt: str, *, quality: int = 90) -> tuple[bytes, str, str]:
+    """Re-encode image bytes as WebP or JPEG: ``(bytes, mime_type, extension)``. CPU-heavy: run it off the event loop."""
+    from PIL import Image
+
+    pil_format, mime, ext = REENCODE_FORMATS[fmt]
+    with Image.open(io.BytesIO(data)) as img:
+        image = img.convert("RGB") if fmt == "jpeg" or img.mode not in ("RGB", "RGBA") else img
+        options = {"quality": quality, **({"method": 4} if fmt == "webp" else {})}
+        out = io.BytesIO()
+        image.save(out, format=pil_format, **options)
+    return out.getvalue(), mime, ext

@@ -79,6 +79,9 @@ def _given(params: Mapping[str, Any], name: str) -> bool:
     return value is not None and not (isinstance(value, str) and not value.strip())
 
 
+MAX_TEXT_CHARS = 20_000  # far above what CLIP uses; keeps every message line well under Dify's 5 MiB
+
+
 def read_text(params: Mapping[str, Any], name: str, *, required: bool = False, label: str | None = None) -> str:
     value = params.get(name)
     if value is None:
@@ -89,6 +92,8 @@ def read_text(params: Mapping[str, Any], name: str, *, required: bool = False, l
         else:
             raise InvalidInput(f"{label or name} must be text; got {type(value).__name__}.")
     value = value.strip()
+    if len(value) > MAX_TEXT_CHARS:
+        raise InvalidInput(f"{label or name} is {len(value):,} characters long, more than the {MAX_TEXT_CHARS:,} allowed; shorten it.")
     if required and not value:
         raise InvalidInput(f"{label or name} is empty; describe the image to generate, for example 'a red fox in the snow, watercolor'.")
     return value
@@ -280,3 +285,14 @@ def read_resource_kinds(params: Mapping[str, Any], allowed: tuple[str, ...]) -> 
     if unknown:
         raise InvalidInput(f"kinds may only name {', '.join(allowed)}; got '{', '.join(unknown)}'.")
     return kinds or list(allowed)
+
+
+OVERSIZE_FORMATS = ("none", "webp", "jpeg")
+
+
+def read_oversize_format(params: Mapping[str, Any]) -> str:
+    """What to do when the images exceed the output limit: "" (fail), "webp" or "jpeg"."""
+    value = read_text(params, "oversize_format").lower() or "none"
+    if value not in OVERSIZE_FORMATS:
+        raise InvalidInput(f"oversize_format must be one of: {', '.join(OVERSIZE_FORMATS)}; got '{value}'.")
+    return "" if value == "none" else value

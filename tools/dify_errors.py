@@ -27,6 +27,7 @@ _DIFY_ERROR: list[tuple[type[errors.WebUIError], type[InvokeError]]] = [
     (errors.NotFound, InvokeBadRequestError),
     (errors.RequestRejected, InvokeBadRequestError),
     (errors.Unsupported, InvokeBadRequestError),
+    (errors.OutputTooLarge, InvokeBadRequestError),
     (errors.AuthenticationFailed, InvokeAuthorizationError),
     (errors.Unreachable, InvokeConnectionError),
     (errors.ApiNotFound, InvokeConnectionError),

@@ -28,4 +28,4 @@ class Img2ImgTool(WebUIToolMixin, Tool):
                 sampling = sampling.with_size(*output_size_for(image.image.width, image.image.height))
             inputs = Img2ImgInputs(init_image=image.base64, controls=controls, mask=mask.base64 if mask else None)
             result = Generation(settings.client(), default_model=settings.default_model).img2img(sampling, inputs, deadline)
-        yield from self.generation_messages(result)
+        yield from self.generation_messages(result, tool_parameters)

@@ -21,4 +21,4 @@ class Txt2ImgTool(WebUIToolMixin, Tool):
             deadline = settings.deadline()
             sampling = read_sampling(tool_parameters)
             result = Generation(settings.client(), default_model=settings.default_model).txt2img(sampling, deadline)
-        yield from self.generation_messages(result)
+        yield from self.generation_messages(result, tool_parameters)

@@ -22,9 +22,10 @@ class UpscaleTool(WebUIToolMixin, Tool):
             wanted = read_upscale(tool_parameters)
             image = self.input_image(tool_parameters, "image", what="input image", required=True)
             result = upscale(settings.client(), image.base64, wanted, deadline)
+        [result], note = self.fit_output([result], tool_parameters)
         yield self.create_blob_message(result.data, meta={"mime_type": result.mime_type, "filename": result.filename})
         summary = result.summary()
         yield self.create_json_message(summary)
         for name in ("width", "height", "upscaler"):
             yield self.create_variable_message(name, summary[name])
-        yield self.create_text_message(f"Upscaled the image to {result.width}x{result.height} with {result.upscaler}.")
+        yield self.create_text_message(f"Upscaled the image to {result.width}x{result.height} with {result.upscaler}." + (f"\n{note}" if note else ""))

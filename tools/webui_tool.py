@@ -18,6 +18,8 @@ from sdwebui.deadline import Deadline
 from sdwebui.errors import InvalidInput
 from sdwebui.generation import GenerationResult
 from sdwebui.inputs import FileRef, InputImage, read_input_image
+from sdwebui.output import fit_output
+from sdwebui.settings import read_oversize_format
 from tools.dify_errors import reported_as_dify_errors
 
 OPTIONS_DEADLINE_S = 20.0
@@ -87,8 +89,17 @@ class WebUIToolMixin:
             return None
         return read_input_image(ref, what=what)
 
-    def generation_messages(self, result: GenerationResult) -> Iterator[ToolInvokeMessage]:
+    def fit_output(self, images: list, params: dict[str, Any]) -> tuple[list, str | None]:
+        """Keep the images under the provider's output limit (re-encoding them if the user allowed it)."""
+        with reported_as_dify_errors():
+            limit = self.provider_settings().max_output_mb
+            return fit_output(images, limit_mb=limit, fallback_format=read_oversize_format(params), run=run_in_thread)
+
+    def generation_messages(self, result: GenerationResult, params: dict[str, Any]) -> Iterator[ToolInvokeMessage]:
         """Images as blobs (they become ``files`` in workflows), then the info as JSON, variables and one text line."""
+        result.images, note = self.fit_output(result.images, params)
+        if note:
+            result.warnings.append(note)
         for image in result.images:
             yield self.create_blob_message(image.data, meta={"mime_type": image.mime_type, "filename": image.filename})
         summary = result.summary()
@@ -96,6 +107,16 @@ class WebUIToolMixin:
         for name in ("seed", "seeds", "model", "sampler", "scheduler", "width", "height", "warnings", "infotexts"):
             yield self.create_variable_message(name, summary[name])
         yield self.create_text_message(describe(result))
+
+
+def run_in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run CPU-heavy work (image re-encoding) in a real thread, so gevent's loop and the heartbeat keep going."""
+    from gevent import get_hub
+    from gevent.monkey import is_module_patched
+
+    if not is_module_patched("threading"):
+        return fn(*args)
+    return get_hub().threadpool.apply(fn, args)
 
 
 def file_ref(value: Any) -> FileRef | None:
