@@ -25,7 +25,7 @@ def test_provider_accepts_a_working_webui(webui):
 
 
 def test_provider_unknown_default_model_lists_closest(webui):
-    with pytest.raises(ToolProviderCredentialValidationError, match="no model named 'rand-x'. Closest available: rand-a.safetensors \[17b6bb621c\], rand-b.safetensors"):
+    with pytest.raises(ToolProviderCredentialValidationError, match=r"no model named 'rand-x'. Closest available: rand-a.safetensors \[17b6bb621c\], rand-b.safetensors"):
         SDWebUIProvider().validate_credentials({"base_url": BASE, "default_model": "rand-x"})
 
 
