@@ -100,6 +100,13 @@ class _BlobBuffer:
     data: bytearray = field(default_factory=bytearray)
 
 
+def invoke_data(provider: str, tool: str, credentials: dict, tool_parameters: dict) -> dict:
+    """The ``data`` of an invoke_tool request, as the daemon sends it (for :meth:`PluginProcess.submit`)."""
+    return ToolInvokeRequest(
+        user_id=DEFAULT_USER_ID, provider=provider, tool=tool, credentials=credentials, tool_parameters=tool_parameters
+    ).model_dump(mode="json")
+
+
 def build_result(
     events: list[tuple[str, dict]],
     *,
@@ -373,14 +380,7 @@ class PluginProcess:
         tool_parameters: dict,
         timeout: float = 120,
     ) -> Result:
-        data = ToolInvokeRequest(
-            user_id=DEFAULT_USER_ID,
-            provider=provider,
-            tool=tool,
-            credentials=credentials,
-            tool_parameters=tool_parameters,
-        ).model_dump(mode="json")
-        return self.wait(self.submit(data), timeout)
+        return self.wait(self.submit(invoke_data(provider, tool, credentials, tool_parameters)), timeout)
 
     def fetch_parameter_options(
         self,
