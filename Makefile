@@ -11,7 +11,9 @@ venv:
 demo: venv
 	$(PY) scripts/generate_image.py --out out
 
+# The scale-out test runs a real nginx (Debian package); ensure_nginx.sh installs it when missing.
 test: venv
+	@bash scripts/ensure_nginx.sh
 	$(PY) -m pytest
 
 package: venv
