@@ -46,30 +46,25 @@ def _text(value: object) -> str:
     return str(value).strip() if value is not None else ""
 
 
-def _timeout(value: object) -> float:
+def _number(value: object, *, label: str, unit: str, default: float, low: float, high: float, why: str) -> float:
+    """A numeric credential typed as text: empty means the default, anything else must be in range."""
     text = _text(value)
     if not text:
-        return DEFAULT_DEADLINE_S
+        return default
     try:
-        seconds = float(text)
+        number = float(text)
     except ValueError:
-        raise InvalidInput(f"Request timeout must be a number of seconds; got '{text[:40]}'.") from None
-    if not MIN_DEADLINE_S <= seconds <= MAX_DEADLINE_S:
-        raise InvalidInput(
-            f"Request timeout must be between {MIN_DEADLINE_S:.0f} and {MAX_DEADLINE_S:.0f} seconds "
-            f"(Dify stops every plugin call at 600 s); got {text}."
-        )
-    return seconds
+        raise InvalidInput(f"{label} must be a number of {unit}; got '{text[:40]}'.") from None
+    if not low <= number <= high:
+        raise InvalidInput(f"{label} must be between {low:g} and {high:g} {unit} ({why}); got {text}.")
+    return number
+
+
+def _timeout(value: object) -> float:
+    return _number(value, label="Request timeout", unit="seconds", default=DEFAULT_DEADLINE_S, low=MIN_DEADLINE_S,
+                   high=MAX_DEADLINE_S, why="Dify stops every plugin call at 600 s")
 
 
 def _max_output(value: object) -> float:
-    text = _text(value)
-    if not text:
-        return DEFAULT_MAX_OUTPUT_MB
-    try:
-        megabytes = float(text)
-    except ValueError:
-        raise InvalidInput(f"Max output size must be a number of MB; got '{text[:40]}'.") from None
-    if not 1 <= megabytes <= 50:
-        raise InvalidInput(f"Max output size must be between 1 and 50 MB (Dify's tool file limit is 15 to 50 MB); got {text}.")
-    return megabytes
+    return _number(value, label="Max output size", unit="MB", default=DEFAULT_MAX_OUTPUT_MB, low=1, high=50,
+                   why="Dify's tool file limit is 15 to 50 MB")

@@ -289,26 +289,24 @@ _SCHEDULE = re.compile(r"Schedule type: ([^,\n]+)")
 _LORA_HASHES = re.compile(r'Lora hashes: "([^"]*)"')
 
 
-def _schedule_type(info: GenerationInfo) -> str | None:
-    value = info.extra_generation_params.get("Schedule type")
+def _info_field(info: GenerationInfo, key: str, in_infotext: re.Pattern[str]) -> str:
+    """A generation parameter from ``extra_generation_params``, else from the first infotext."""
+    value = info.extra_generation_params.get(key)
     if value:
         return str(value)
     for text in info.infotexts[:1]:
-        match = _SCHEDULE.search(text)
+        match = in_infotext.search(text)
         if match:
             return match.group(1).strip()
-    return None
+    return ""
+
+
+def _schedule_type(info: GenerationInfo) -> str | None:
+    return _info_field(info, "Schedule type", _SCHEDULE) or None
 
 
 def _lora_hashes(info: GenerationInfo) -> str:
-    value = info.extra_generation_params.get("Lora hashes")
-    if value:
-        return str(value)
-    for text in info.infotexts[:1]:
-        match = _LORA_HASHES.search(text)
-        if match:
-            return match.group(1)
-    return ""
+    return _info_field(info, "Lora hashes", _LORA_HASHES)
 
 
 def fallback_warnings(
