@@ -161,8 +161,10 @@ class Generation:
         return model, True
 
     def _sampler_and_scheduler(self, settings: SamplingSettings, server: ServerInfo, deadline: Deadline) -> tuple[str | None, str | None]:
-        schedulers = self.catalog.schedulers(deadline) if server.has_schedulers else None
         sampler = scheduler = None
+        if not (settings.sampler or settings.scheduler):
+            return sampler, scheduler
+        schedulers = self.catalog.schedulers(deadline) if server.has_schedulers else None
         if settings.sampler:
             sampler, scheduler = names.resolve_sampler(settings.sampler, self.catalog.samplers(deadline), schedulers)
         if settings.scheduler:
