@@ -185,6 +185,56 @@ def test_generations_run_one_at_a_time_and_interrupt_ends_one_early():
         assert requests.get(url + "/progress").json()["state"]["interrupted"] is True
 
 
+# ---- benchmark helpers: noise images and per-request server time -------------------------------------------
+
+def test_noise_images_are_photo_sized_cached_and_keep_their_own_infotext():
+    with StandInWebUI("forge", image_content="noise") as webui:
+        url = webui.base_url + API + "/txt2img"
+        body = {"prompt": "x", "width": 512, "height": 512, "steps": 2, "batch_size": 5, "seed": 100}
+        first = requests.post(url, json=body).json()
+        again = requests.post(url, json={**body, "seed": 200}).json()
+
+    pngs = [base64.b64decode(b) for b in first["images"]]
+    images = [Image.open(io.BytesIO(png)) for png in pngs]
+    assert all((i.format, i.size, i.mode) == ("PNG", (512, 512), "RGB") for i in images)
+    assert all(2.9 < len(png) / (512 * 512) < 3.2 for png in pngs)  # like a real photo, not a flat pattern
+    pixels = [i.tobytes() for i in images]
+    assert len(set(pixels[:4])) == 4 and pixels[4] == pixels[0]  # batch index modulo 4 picks the cached image
+    infotexts = json.loads(first["info"])["infotexts"]
+    assert [i.info["parameters"] for i in images] == infotexts
+    assert "Seed: 104," in infotexts[4]
+
+    other = [Image.open(io.BytesIO(base64.b64decode(b))) for b in again["images"]]
+    assert [i.tobytes() for i in other] == pixels  # the same cached pixels ...
+    assert json.loads(again["info"])["all_seeds"] == [200, 201, 202, 203, 204]  # ... but this request's info
+    assert [i.info["parameters"] for i in other] == json.loads(again["info"])["infotexts"]
+
+
+def test_noise_jpeg_and_non_latin1_infotext():
+    with StandInWebUI("forge", image_content="noise", image_format="jpeg") as webui:
+        got = requests.post(webui.base_url + API + "/txt2img", json={"prompt": "x", "width": 64, "height": 64})
+        assert Image.open(io.BytesIO(base64.b64decode(got.json()["images"][0]))).format == "JPEG"
+    with StandInWebUI("forge", image_content="noise") as webui:
+        got = requests.post(webui.base_url + API + "/txt2img", json={"prompt": "灯台", "width": 64, "height": 64})
+        image = Image.open(io.BytesIO(base64.b64decode(got.json()["images"][0])))
+        assert image.info["parameters"].startswith("灯台\n")  # an iTXt chunk, as Pillow writes it
+    with pytest.raises(ValueError):
+        StandInWebUI("forge", image_content="photos")
+
+
+def test_each_record_has_the_time_the_server_spent_on_it():
+    with StandInWebUI("forge", generation_delay=0.2) as webui:
+        session = requests.Session()
+        started = time.monotonic()
+        session.get(webui.base_url + API + "/options")
+        session.post(webui.base_url + API + "/txt2img", json={"prompt": "x", "width": 64, "height": 64})
+        client_s = time.monotonic() - started
+        options, txt2img = webui.requests
+    assert isinstance(options.elapsed_s, float) and options.elapsed_s >= 0
+    assert 0.2 <= txt2img.elapsed_s  # holds the generation lock for generation_delay
+    assert options.elapsed_s + txt2img.elapsed_s <= client_s  # a part of what the client waited
+
+
 # ---- injected faults ------------------------------------------------------------------------------------------
 
 def test_faults(forge):

@@ -22,6 +22,10 @@ Usage in a test::
         requests.get(webui.base_url + "/sdapi/v1/sd-models", auth=("user", "secret"))
         webui.inject("oom")                       # the next txt2img answers 500 OutOfMemoryError
         webui.requests_to("POST", "/sdapi/v1/txt2img")
+        webui.requests[-1].elapsed_s              # seconds the stand-in spent on that request
+
+For realistic payload sizes (benchmarks), ``image_content="noise"`` makes random-pixel images that
+compress like photos (a 512x512 PNG is about 0.8 MB) instead of flat test patterns.
 
 From a shell (for a demo)::
 
@@ -44,10 +48,12 @@ import random
 import re
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
 import traceback
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
@@ -129,6 +135,9 @@ LOGIN_PAGE = (b"<!DOCTYPE html><html><head><title>Sign in</title></head><body><f
 NGINX_502 = (b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1>"
              b"</center><hr><center>nginx</center></body></html>")
 
+IMAGE_CONTENTS = ("pattern", "noise")
+NOISE_VARIANTS = 4  # distinct cached noise images per (size, format): batch index modulo this
+
 FAULTS = ("oom", "html_502", "html_200", "truncated_json", "invalid_base64", "non_image", "empty_images",
           "drop_connection", "cut_midbody", "hang", "unauthorized", "model_switch_ignored", "slow_headers")
 
@@ -148,6 +157,9 @@ class RecordedRequest:
     raw_len: int
     init_images: list[bytes] = field(default_factory=list)  # img2img: base64-decoded init images
     mask: bytes | None = None                                # img2img: base64-decoded mask
+    # Seconds the stand-in spent on it: from having read the whole body to just before writing the answer
+    # (the time spent sending the answer is the client's reading time, not counted). None until answered.
+    elapsed_s: float | None = None
 
 
 @dataclass
@@ -239,14 +251,21 @@ class StandInWebUI:
     unhashed: stems whose sha256 is not known yet (title without "[hash]", hash null) until first loaded;
         default: every model but the first, as in get_sd_models.json.
     load_delay: extra seconds a model load takes inside the generation lock (default 0).
+    image_content: "pattern" (default): flat synthetic images, a colour and four rectangles, small PNGs;
+        "noise": random pixels, so a PNG is about 3 bytes per pixel like a real photo (512x512 about 0.8 MB),
+        for benchmarks. Noise ignores seed, model and img2img inputs; its encoded bytes are made once per
+        (width, height, format, batch index mod 4) and reused, so the stand-in's own encoding time stays out
+        of measurements. The PNG infotext chunk, seeds and ``info`` are still those of each request.
     """
 
     def __init__(self, flavor: str = "forge", *, models: list[str] | None = None, loras: list[str] | None = None,
                  auth: tuple[str, str] | None = None, generation_delay: float = 0.0, image_format: str | None = None,
                  host: str = "127.0.0.1", port: int = 0, unhashed: list[str] | None = None,
-                 load_delay: float = 0.0) -> None:
+                 load_delay: float = 0.0, image_content: str = "pattern") -> None:
         if flavor not in FLAVORS:
             raise ValueError(f"flavor must be one of {FLAVORS}, not {flavor!r}")
+        if image_content not in IMAGE_CONTENTS:
+            raise ValueError(f"image_content must be one of {IMAGE_CONTENTS}, not {image_content!r}")
         if image_format not in (None, "png", "jpeg", "jpg"):
             raise ValueError("image_format must be None, 'png' or 'jpeg'")
         self.flavor = flavor
@@ -262,6 +281,9 @@ class StandInWebUI:
         self._unhashed = set(self._model_stems[1:] if unhashed is None else unhashed)
         self._lora_names = list(["rand-lora"] if loras is None else loras)
         self._image_format = {"jpeg": "jpg"}.get(image_format or "", image_format)
+        self.image_content = image_content
+        self._noise_cache: dict[tuple[int, int, str, int], bytes] = {}  # kept across reset(): pure of its key
+        self._noise_lock = threading.Lock()
 
         self._lock = threading.RLock()          # guards every mutable attribute below
         self._generation_lock = _FIFOLock()
@@ -511,13 +533,24 @@ class StandInWebUI:
 
     # ---- dispatch --------------------------------------------------------------------------------------------
 
-    def _handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> _Reply:
-        """Record the request, apply injected faults, check auth and run the route."""
-        split = urlsplit(target)
-        path = split.path
+    def _handle(self, method: str, target: str, headers: dict[str, str], raw: bytes,
+                received: float | None = None) -> _Reply:
+        """Record the request, answer it, and stamp ``record.elapsed_s`` from ``received`` (monotonic) on."""
+        received = time.monotonic() if received is None else received
         record = RecordedRequest(method, target, headers, _parse_json_or_none(raw), len(raw))
         with self._lock:
             self._records.append(record)
+        try:
+            return self._answer(method, target, headers, raw, record)
+        finally:
+            record.elapsed_s = time.monotonic() - received
+
+    def _answer(self, method: str, target: str, headers: dict[str, str], raw: bytes,
+                record: RecordedRequest) -> _Reply:
+        """Apply injected faults, check auth and run the route."""
+        split = urlsplit(target)
+        path = split.path
+        with self._lock:
             queue = self._faults.get(f"{method} {path}") or self._faults.get(path)
             fault = queue.pop(0) if queue else None
         call = _Call(method, path, split.query, headers, raw, record, fault)
@@ -959,8 +992,8 @@ class StandInWebUI:
         seeds = [seed + i for i in range(count)]
         clip_skip = int(job_options.get("CLIP_stop_at_last_layers") or 1)
         infotexts = [self._infotext(params, sampler, schedule, s, model, clip_skip, extra) for s in seeds]
-        images = [self._encode(self._render(s, model.stem, out_size, init, mask, params), text, image_format)
-                  for s, text in zip(seeds, infotexts)]
+        images = [self._image(i, s, model.stem, out_size, init, mask, params, text, image_format)
+                  for i, (s, text) in enumerate(zip(seeds, infotexts))]
         with self._lock:
             self._last_images = images
         info = self._info(params, sampler, seed, seeds, subseed, model, clip_skip, extra, infotexts, count)
@@ -1147,8 +1180,8 @@ class StandInWebUI:
                              f"Scheduler: {scheduler}, Version: stable-diffusion.cpp")
         params = {"steps": steps, "width": width, "height": height, "denoising_strength": body.get(
             "denoising_strength", 0.75)}
-        images = [self._encode(self._render(s, model.stem, out_size, init, mask, params), text, image_format)
-                  for s, text in zip(seeds, infotexts)]
+        images = [self._image(i, s, model.stem, out_size, init, mask, params, text, image_format)
+                  for i, (s, text) in enumerate(zip(seeds, infotexts))]
         with self._lock:
             self._last_images = images
         info: dict[str, Any] = {"prompt": prompt}
@@ -1203,6 +1236,21 @@ class StandInWebUI:
 
     # ---- images ----------------------------------------------------------------------------------------------
 
+    def _image(self, index: int, seed: int, salt: str, size: tuple[int, int], init: Image.Image | None,
+               mask: Image.Image | None, params: dict[str, Any], infotext: str, image_format: str) -> bytes:
+        """The encoded bytes of the ``index``-th image of a batch, as ``image_content`` asks."""
+        if self.image_content != "noise":
+            return self._encode(self._render(seed, salt, size, init, mask, params), infotext, image_format)
+        fmt = str(image_format).lower()
+        key = (size[0], size[1], fmt, index % NOISE_VARIANTS)
+        with self._noise_lock:  # one encoding per key, even when requests arrive together
+            encoded = self._noise_cache.get(key)
+            if encoded is None:
+                pixels = random.Random(repr(key)).randbytes(size[0] * size[1] * 3)
+                encoded = self._encode(Image.frombytes("RGB", size, pixels), "", fmt)
+                self._noise_cache[key] = encoded
+        return _with_png_text(encoded, "parameters", infotext) if fmt == "png" else encoded
+
     @staticmethod
     def _render(seed: int, salt: str, size: tuple[int, int], init: Image.Image | None, mask: Image.Image | None,
                 params: dict[str, Any]) -> Image.Image:
@@ -1249,6 +1297,18 @@ class StandInWebUI:
 # --------------------------------------------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------------------------------------------
+
+def _with_png_text(png: bytes, key: str, text: str) -> bytes:
+    """``png`` with a text chunk inserted right after IHDR, as Pillow's ``PngInfo.add_text`` writes it."""
+    if not text:
+        return png
+    info = PngImagePlugin.PngInfo()
+    info.add_text(key, text)  # tEXt, or iTXt when the text is not latin-1
+    chunk_type, data = info.chunks[0][:2]
+    chunk = struct.pack(">I", len(data)) + chunk_type + data + struct.pack(">I", zlib.crc32(chunk_type + data))
+    ihdr_end = 8 + 8 + 13 + 4  # signature, then IHDR: length, type, 13 bytes of data, CRC
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
+
 
 def _parse_json_or_none(raw: bytes) -> Any:
     if not raw:
@@ -1421,9 +1481,10 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, OSError):
             self.close_connection = True
             return
+        received = time.monotonic()
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
-            reply = self.server.webui._handle(method, self.path, headers, raw)
+            reply = self.server.webui._handle(method, self.path, headers, raw, received)
         except Exception as exc:  # never let a bug kill the connection silently
             with self.server.webui._lock:
                 self.server.webui._errors.append(traceback.format_exc())
