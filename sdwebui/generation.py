@@ -273,14 +273,17 @@ def decode_images(response: GenerationResponse) -> list[GeneratedImage]:
     info = response.info
     start = max(0, info.index_of_first_image)
     count = len(info.all_seeds) or max(0, len(response.images) - start)
-    selected = response.images[start : start + count]
-    if not selected:
+    # Take the base64 strings out of the response, and drop each one once decoded, to bound peak memory.
+    encoded_images, response.images = response.images[start : start + count], []
+    if not encoded_images:
         raise MalformedResponse(
             "The WebUI answered without any image; check that it has a model loaded and look at its console for errors."
         )
     images = []
-    for offset, encoded in enumerate(selected):
+    for offset in range(len(encoded_images)):
+        encoded, encoded_images[offset] = encoded_images[offset], None
         data, mime, ext = decode_image_base64(encoded)
+        del encoded
         seed = info.all_seeds[offset] if offset < len(info.all_seeds) else info.seed
         images.append(GeneratedImage(data=data, mime_type=mime, extension=ext, seed=seed, index=offset))
         time.sleep(0)  # under gevent: let the heartbeat and other calls run between large images
