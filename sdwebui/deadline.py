@@ -21,6 +21,3 @@ class Deadline:
     @property
     def expired(self) -> bool:
         return self.remaining() <= 0.0
-
-    def elapsed(self) -> float:
-        return self.seconds - (self._ends_at - self._clock())

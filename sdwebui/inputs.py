@@ -91,7 +91,8 @@ def output_size_for(width: int, height: int) -> tuple[int, int]:
     The WebUI does not infer the size from the init image; it would stretch it to 512x512.
     """
     scale = min(1.0, MAX_SIZE / max(width, height))
-    scale = max(scale, MIN_SIZE / min(width, height)) if min(width, height) * scale < MIN_SIZE else scale
+    if min(width, height) * scale < MIN_SIZE:  # a tiny input is scaled up to the WebUI's minimum
+        scale = MIN_SIZE / min(width, height)
 
     def fit(value: int) -> int:
         return int(min(MAX_SIZE, max(MIN_SIZE, round(value * scale / 8) * 8)))
