@@ -1,0 +1,136 @@
+"""`make check-server`: scripts/check_server.py run as a subprocess against the stand-in in each server flavour.
+
+The expectations are those of the finished product, per flavour (see the README's "Check what your server supports"):
+every case works, except what the server itself cannot do, which is "unsupported by this server" with a reason:
+SD.Next has no separate scheduler; stable-diffusion.cpp serves one model and has no upscale route.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.standin.webui import StandInWebUI, _json_reply
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "check_server.py"
+
+CASES = ["credentials", "list tool", "txt2img", "batch of 2", "fixed seed", "sampler", "scheduler", "LoRA",
+         "hires fix", "model switch", "img2img", "inpainting", "upscale", "dropdowns"]
+WORKS, UNSUPPORTED, FAILS = "works", "unsupported by this server", "FAILS"
+
+# Per flavour: the cases that are not "works", with a word their message must contain.
+NOT_WORKING = {
+    "forge": {},
+    "a1111": {},
+    "sdnext": {"scheduler": (UNSUPPORTED, "scheduler")},
+    "sdcpp": {"model switch": (UNSUPPORTED, "only 1 model"), "upscale": (UNSUPPORTED, "upscal")},
+}
+
+
+def run_check(tmp_path: Path, *args: str, url: str | None = None, user: str = "", password: str = "") -> tuple[subprocess.CompletedProcess, dict]:
+    """Run the script as `make check-server` does: a fresh process that reads SD_WEBUI_* from its environment."""
+    env = {**os.environ, "SD_WEBUI_URL": url or "", "SD_WEBUI_USER": user, "SD_WEBUI_PASSWORD": password}
+    out = tmp_path / "check.json"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--json", str(out), "--case-timeout", "20", *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    report = json.loads(out.read_text()) if out.exists() else {}
+    return proc, report
+
+
+def results(report: dict) -> dict[str, tuple[str, str]]:
+    return {row["case"]: (row["result"], row["message"]) for row in report["rows"]}
+
+
+def assert_table(proc: subprocess.CompletedProcess, report: dict) -> None:
+    """The printed table has a row per case, in order, with the same result as the JSON."""
+    lines = proc.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("case "))
+    assert lines[header].split() == ["case", "result", "seconds", "message"]
+    body = lines[header + 2: header + 2 + len(report["rows"])]
+    for line, row in zip(body, report["rows"], strict=True):
+        assert line.startswith(row["case"] + " ") and f"  {row['result']}  " in line and line.endswith(row["message"])
+
+
+def assert_flavour(flavor: str, proc: subprocess.CompletedProcess, report: dict) -> None:
+    table = results(report)
+    assert list(table) == CASES, proc.stdout + proc.stderr
+    expected = NOT_WORKING[flavor]
+    got = {case: result for case, (result, _) in table.items()}
+    assert got == {case: expected.get(case, (WORKS,))[0] for case in CASES}, proc.stdout
+    for case, (result, word) in expected.items():
+        assert word in table[case][1].lower(), table[case]
+    assert all(message for _, message in table.values())
+    assert proc.returncode == 0 and report["exit_code"] == 0, proc.stdout + proc.stderr
+    assert_table(proc, report)
+
+
+def assert_tiny(webui: StandInWebUI) -> None:
+    """Quick even on CPU: every generation is at most 128 pixels a side (hires/img2img) with 2 steps."""
+    generations = webui.requests_to("POST", "/sdapi/v1/txt2img") + webui.requests_to("POST", "/sdapi/v1/img2img")
+    assert len(generations) >= 10
+    for request in generations:
+        assert request.json["steps"] == 2 and max(request.json["width"], request.json["height"]) <= 128
+
+
+@pytest.mark.parametrize("flavor", ["forge", "a1111", "sdnext"])
+def test_every_case_against_the_standin_flavour(tmp_path, flavor):
+    auth = ("admin", "s3cret") if flavor == "forge" else None  # SD_WEBUI_USER / SD_WEBUI_PASSWORD reach the plugin
+    with StandInWebUI(flavor, auth=auth) as webui:
+        proc, report = run_check(tmp_path, url=webui.base_url, user="admin" if auth else "",
+                                 password="s3cret" if auth else "")
+        assert_flavour(flavor, proc, report)
+        assert_tiny(webui)
+        # The model switch case loaded rand-b, then left the server with the model it had.
+        assert webui.model_loads >= 3 and "rand-a" in webui.active_checkpoint and webui.loaded_model == "rand-a"
+    assert "s3cret" not in proc.stdout + proc.stderr
+
+
+def test_sdcpp_through_the_bundled_standin_option(tmp_path):
+    proc, report = run_check(tmp_path, "--standin", "sdcpp")
+    assert "stand-in" in proc.stdout
+    assert_flavour("sdcpp", proc, report)
+
+
+def test_real_failures_are_fails_and_exit_1(tmp_path):
+    """A server fault is FAILS with the plugin's message; so is an answer the plugin accepted but that is wrong."""
+    with StandInWebUI("forge") as webui:
+        webui.inject("oom", "txt2img")  # the txt2img case's generation answers 500 CUDA out of memory
+
+        def upscale_that_does_nothing(call):  # 200 with the input image unchanged, as some servers do
+            return _json_reply(200, {"html_info": "", "image": call.record.json["image"]})
+
+        webui._routes[("POST", "/sdapi/v1/extra-single-image")] = upscale_that_does_nothing
+        proc, report = run_check(tmp_path, url=webui.base_url)
+
+    table = results(report)
+    assert table["txt2img"][0] == FAILS and "out of memory" in table["txt2img"][1]
+    assert table["upscale"][0] == FAILS and "the image is 64x64" in table["upscale"][1]
+    assert [c for c, (result, _) in table.items() if result != WORKS] == ["txt2img", "upscale"]
+    assert proc.returncode == 1 and report["exit_code"] == 1
+    assert "2 of 14 cases FAIL: txt2img, upscale." in proc.stdout
+    assert_table(proc, report)
+
+
+def test_refused_credentials_stop_the_check(tmp_path):
+    with StandInWebUI("a1111", auth=("admin", "s3cret")) as webui:
+        proc, report = run_check(tmp_path, url=webui.base_url, user="admin", password="wrong")
+    assert [(row["case"], row["result"]) for row in report["rows"]] == [("credentials", FAILS)]
+    assert "Incorrect username or password" in report["rows"][0]["message"]
+    assert proc.returncode == 1
+
+
+def test_without_a_url_it_says_what_to_set(tmp_path):
+    proc, report = run_check(tmp_path)
+    assert proc.returncode == 2 and report == {}
+    assert "Set SD_WEBUI_URL" in proc.stderr and "--standin" in proc.stderr
+
+
+def test_make_target_runs_the_script():
+    dry_run = subprocess.run(["make", "-n", "check-server"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert dry_run.returncode == 0 and ".venv/bin/python scripts/check_server.py" in dry_run.stdout
+
