@@ -66,7 +66,7 @@ UNSUPPORTED_PHRASES = (
     "not supported",
     "unsupported",
     "cannot upscale",
-    "has no upscal",
+    "cannot run",
     "cannot do",
 )
 UNSUPPORTED_ERROR_TYPE = "InvokeBadRequestError"
@@ -74,8 +74,8 @@ UNSUPPORTED_ERROR_TYPE = "InvokeBadRequestError"
 # Names that need nothing downloaded and run fast, preferred when the server lists them.
 PREFERRED_SAMPLERS = ("Euler", "euler", "Euler a", "euler_a", "DPM++ 2M", "dpm++2m")
 PREFERRED_SCHEDULERS = ("karras", "Karras", "normal", "simple")
-PREFERRED_UPSCALERS = ("Lanczos", "Nearest")
-PREFERRED_HIRES_UPSCALERS = ("Latent", "Latent Nearest", "Latent (nearest)", "Lanczos", "Nearest")
+PREFERRED_UPSCALERS = ("Lanczos", "Resize Lanczos", "Nearest", "Resize Nearest")  # else the plugin's own choice
+PREFERRED_HIRES_UPSCALERS = ("Latent", "Latent Nearest", "Latent (nearest)", *PREFERRED_UPSCALERS)
 
 # Dynamic dropdowns: (label, tool, parameter).
 DROPDOWNS = (
@@ -274,6 +274,8 @@ def case_list_tool(check: Check) -> str:
     models = resources.get("models")
     if not isinstance(models, list) or not models or not all(isinstance(m, dict) and m.get("title") for m in models):
         raise CaseFailed(f"the list tool's JSON has no models: {json.dumps(resources)[:200]}")
+    if not resources.get("server"):
+        raise CaseFailed(f"the list tool's JSON does not name the server: {json.dumps(resources)[:200]}")
     check.resources = resources
     return plugin_text(result)
 
@@ -408,7 +410,7 @@ def case_inpaint(check: Check) -> str:
 
 
 def case_upscale(check: Check) -> str:
-    upscaler = pick(check.listed("upscalers"), PREFERRED_UPSCALERS) or ""
+    upscaler = next((u for u in PREFERRED_UPSCALERS if u in check.listed("upscalers")), "")
     image = check.files.add(input_picture(SIZE, SIZE), filename="small.png")
     result = answered(check.invoke("upscale", {"image": image, "upscaler_name": upscaler, "scale": 2}))
     [size] = expect_images(result, 1)

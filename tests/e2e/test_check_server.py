@@ -2,7 +2,8 @@
 
 The expectations are those of the finished product, per flavour (see the README's "Check what your server supports"):
 every case works, except what the server itself cannot do, which is "unsupported by this server" with a reason:
-SD.Next has no separate scheduler; stable-diffusion.cpp serves one model and has no upscale route.
+stable-diffusion.cpp serves one model and has no upscale route. (SD.Next has no /schedulers, but its sigma
+algorithm, e.g. karras, is what a scheduler sets there, so its scheduler case works.)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ WORKS, UNSUPPORTED, FAILS = "works", "unsupported by this server", "FAILS"
 NOT_WORKING = {
     "forge": {},
     "a1111": {},
-    "sdnext": {"scheduler": (UNSUPPORTED, "scheduler")},
+    "sdnext": {},
     "sdcpp": {"model switch": (UNSUPPORTED, "only 1 model"), "upscale": (UNSUPPORTED, "upscal")},
 }
 

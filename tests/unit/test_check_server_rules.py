@@ -18,7 +18,10 @@ _spec.loader.exec_module(check_server)
 @pytest.mark.parametrize("message", [
     "The stable-diffusion.cpp server at http://x runs the one model it was started with ('a') and cannot switch to 'b'.",
     "The SD.Next has no separate scheduler setting; leave the scheduler empty.",
-    "The stable-diffusion.cpp server does not support upscaling; upscale elsewhere.",
+    "The stable-diffusion.cpp server does not support mask blur and would ignore them; leave them at their defaults.",
+    "The stable-diffusion.cpp server cannot upscale (it has no /extra-single-image); use an AUTOMATIC1111 WebUI.",
+    "The stable-diffusion.cpp server at http://x has no POST /sdapi/v1/interrupt (HTTP 404), so it cannot do this.",
+    "The WebUI lists no upscalers or latent modes, so hires fix cannot run; turn hires fix off.",
 ])
 def test_the_plugins_unsupported_sentences_are_unsupported(message):
     assert check_server.is_unsupported({"error_type": "InvokeBadRequestError", "message": message})
@@ -29,6 +32,8 @@ def test_the_plugins_unsupported_sentences_are_unsupported(message):
     {"error_type": "InvokeServerUnavailableError", "message": "The WebUI failed: CUDA out of memory."},
     {"error_type": "InvokeConnectionError", "message": "Proxy says: upgrade not supported."},  # wrong type: a failure
     {"error_type": "InvokeBadRequestError", "message": ""},
+    {"error_type": "InvokeConnectionError",
+     "message": "http://x has no POST /sdapi/v1/extra-single-image (HTTP 404): the API is off (start the WebUI with --api)."},
 ])
 def test_other_errors_are_failures(error):
     assert not check_server.is_unsupported(error)
