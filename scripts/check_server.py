@@ -479,9 +479,12 @@ def table(rows: list[Row]) -> str:
 
 
 def run_checks(check: Check) -> list[Row]:
+    """Every case in order; one progress line each on stderr, since a CPU server takes a while."""
     rows = []
-    for name, case in CASES:
+    for number, (name, case) in enumerate(CASES, 1):
+        print(f"[{number:2}/{len(CASES)}] {name} ...", end="", file=sys.stderr, flush=True)
         row = run_case(name, case, check)
+        print(f" {row.result} ({row.seconds:.2f} s)", file=sys.stderr, flush=True)
         rows.append(row)
         if name == "credentials" and row.result != WORKS:
             break  # nothing else can work without a server the plugin accepts
