@@ -318,3 +318,11 @@ def test_a_server_without_schedulers_says_so_in_the_dropdown(forge, rsps):
     forge.answer("txt2img", recorded("forge/post_txt2img"))
     generate({"prompt": "a red apple", "scheduler_name": option.value})  # choosing it asks for none
     assert "scheduler" not in forge.sent("txt2img")
+
+
+def test_list_resources_names_the_model_sdnext_really_has_loaded(sdnext):
+    from sdwebui.catalog import Catalog, overview
+
+    result = overview(Catalog(WebUIClient(BASE)), Deadline(10), ["models", "schedulers"])
+    assert result["server"] == "SD.Next" and result["active_model"] == "rand-a [38b3a15ec8]"  # options say sub/rand-b
+    assert result["schedulers"] == ["default", "karras", "exponential", "polyexponential"]
