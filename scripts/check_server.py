@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,18 +56,16 @@ FIXED_SEED = 123456789
 DEFAULT_CASE_TIMEOUT_S = 120
 WAIT_MARGIN_S = 15  # the harness waits this much longer than the plugin's own deadline, to get its message
 
-# How the plugin words "this server cannot do that" (sdwebui.errors.Unsupported), lowercase. The error must also be
-# a bad-request error (Unsupported becomes InvokeBadRequestError), so a connection failure never matches.
+# How the plugin words "this server cannot do that" (its sdwebui.errors.Unsupported sentences), lowercase. The error
+# must also be a bad-request error (Unsupported becomes InvokeBadRequestError), so a connection failure never matches.
+# Kept narrow on purpose: a server's own 4xx text (also a bad-request error) must not pass for "unsupported".
 UNSUPPORTED_PHRASES = (
-    "cannot switch",
-    "has no separate",
-    "does not support",
-    "doesn't support",
-    "not supported",
-    "unsupported",
-    "cannot upscale",
-    "cannot run",
-    "cannot do",
+    "cannot switch",     # one-model servers (stable-diffusion.cpp)
+    "has no separate",   # no scheduler setting
+    "does not support",  # controls a server would silently ignore
+    "cannot upscale",    # no /extra-single-image
+    "cannot run",        # hires fix without any upscaler
+    "cannot do",         # a route this server family lacks (MissingRoute)
 )
 UNSUPPORTED_ERROR_TYPE = "InvokeBadRequestError"
 
@@ -115,7 +113,6 @@ class Check:
     files: FileServer
     case_timeout_s: float
     resources: dict[str, Any] | None = None  # the list tool's JSON
-    notes: dict[str, str] = field(default_factory=dict)
 
     def invoke(self, tool: str, params: dict[str, Any]) -> Result:
         return self.plugin.invoke_tool(PROVIDER, tool, self.credentials, params,
@@ -285,7 +282,6 @@ def case_txt2img(check: Check) -> str:
     [size] = expect_images(result, 1)
     if size != (SIZE, SIZE):
         raise CaseFailed(f"asked for {SIZE}x{SIZE}, the image is {size[0]}x{size[1]}")
-    check.notes["txt2img_image"] = "yes"
     return plugin_text(result)
 
 

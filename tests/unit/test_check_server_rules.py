@@ -30,8 +30,9 @@ def test_the_plugins_unsupported_sentences_are_unsupported(message):
 @pytest.mark.parametrize("error", [
     {"error_type": "InvokeBadRequestError", "message": "The WebUI has no model named 'x'. Closest available: y."},
     {"error_type": "InvokeServerUnavailableError", "message": "The WebUI failed: CUDA out of memory."},
-    {"error_type": "InvokeConnectionError", "message": "Proxy says: upgrade not supported."},  # wrong type: a failure
+    {"error_type": "InvokeConnectionError", "message": "The proxy cannot do this: bad gateway."},  # wrong type
     {"error_type": "InvokeBadRequestError", "message": ""},
+    {"error_type": "InvokeBadRequestError", "message": "The WebUI refused the request: Unsupported image mode."},
     {"error_type": "InvokeConnectionError",
      "message": "http://x has no POST /sdapi/v1/extra-single-image (HTTP 404): the API is off (start the WebUI with --api)."},
 ])
