@@ -568,3 +568,109 @@ def test_sdcpp_handles_one_request_at_a_time():
         for thread in threads:
             thread.join()
         assert time.monotonic() - started >= 0.3
+
+
+# ---- SD.Next (tests/fixtures/sdnext/) --------------------------------------------------------------------------
+
+@pytest.fixture
+def sdnext():
+    """SD.Next with the recorded models: rand-a loaded, sub/rand-b beside it."""
+    with StandInWebUI("sdnext", models=["rand-a", "sub/rand-b"]) as webui:
+        yield webui
+
+
+@pytest.mark.parametrize("name", ["get_sd_models", "get_samplers", "get_upscalers", "get_version", "get_schedulers",
+                                  "get_latent_upscale_modes", "post_txt2img_legacy_combined_sampler"])
+def test_sdnext_lists_and_errors_equal_the_recording(sdnext, name):
+    request, response = _fixture(f"sdnext/{name}")
+    got = _replay(sdnext.base_url, request)
+    assert (got.status_code, got.json()) == (response["status"], response["json"])
+
+
+def test_sdnext_model_switch_reproduces_the_recorded_sequence(sdnext):
+    """POST /options only stores the name: the generations keep rand-a until reload-checkpoint."""
+    url = sdnext.base_url + API
+    switch, switched = _fixture("sdnext/post_options_switch_to_b")
+    assert _replay(sdnext.base_url, switch).json() == {"updated": [{"sd_model_checkpoint": True}]}  # first time
+    assert sdnext.loaded_model == "rand-a" and sdnext.model_loads == 1  # loaded at start-up, not switched
+
+    assert _replay(sdnext.base_url, switch).json() == switched["json"]  # the recorded one: unchanged -> false
+    request, response = _fixture("sdnext/post_txt2img_right_after_switch")  # override == options: skipped
+    got = _replay(sdnext.base_url, request)
+    assert _assert_info_as_recorded(got, response)["sd_model_hash"] == "38b3a15ec8"  # still rand-a
+    _assert_images_as_recorded(got, response)
+    request, response = _fixture("sdnext/get_options_after_switch")
+    assert _replay(sdnext.base_url, request).json() == response["json"]  # names rand-b, hash of rand-a
+    request, response = _fixture("sdnext/post_txt2img_next_call")
+    _assert_info_as_recorded(_replay(sdnext.base_url, request), response)
+    assert sdnext.model_loads == 1
+
+    assert requests.post(url + "/reload-checkpoint").json() == {}
+    assert sdnext.loaded_model == "rand-b" and sdnext.model_loads == 2
+    got = _replay(sdnext.base_url, request)
+    assert _info(got)["sd_model_hash"] == "7ba778b605" and "Model: rand-b, Model hash: 7ba778b605" in \
+        _info(got)["infotexts"][0]
+    assert requests.get(url + "/options").json()["sd_checkpoint_hash"].startswith("7ba778b605")
+    back, response = _fixture("sdnext/post_options_switch_back_to_a")
+    assert _replay(sdnext.base_url, back).json() == response["json"] and sdnext.loaded_model == "rand-b"
+
+
+def test_sdnext_override_settings_checkpoint(sdnext):
+    url = sdnext.base_url + API
+    body = {"prompt": "x", "width": 64, "height": 64, "steps": 1}
+
+    def generate(checkpoint: str, **fields) -> str:
+        got = requests.post(url + "/txt2img", json={**body, "override_settings": {"sd_model_checkpoint": checkpoint},
+                                                    **fields})
+        return _info(got)["sd_model_hash"]
+
+    for name in ("sub/rand-b", "sub/rand-b [7ba778b605]", "7ba778b605",
+                 "/srv/sdnext/models/Stable-diffusion/sub/rand-b.safetensors"):
+        loads = sdnext.model_loads
+        assert generate(name) == "7ba778b605", name  # one of SD.Next's own names: applied ...
+        assert sdnext.model_loads == loads + 2 and sdnext.loaded_model == "rand-a"  # ... then restored
+    assert generate("sub/rand-b.safetensors [7ba778b605]") == "38b3a15ec8"  # A1111-style title: unknown
+    assert generate("nope") == "38b3a15ec8"
+    assert requests.get(url + "/options").json()["sd_model_checkpoint"] == "rand-a [38b3a15ec8]"
+
+    assert generate("sub/rand-b", override_settings_restore_afterwards=False) == "7ba778b605"
+    assert requests.get(url + "/options").json()["sd_model_checkpoint"] == "sub/rand-b"
+    assert sdnext.loaded_model == "rand-b"
+    # Skipped when it equals the options' value without its extension: the loaded model stays.
+    requests.post(url + "/options", json={"sd_model_checkpoint": "rand-a.safetensors"})
+    assert generate("rand-a") == "7ba778b605"
+
+
+def test_sdnext_options_store_even_an_unknown_model(sdnext):
+    url = sdnext.base_url + API
+    got = requests.post(url + "/options", json={"sd_model_checkpoint": "no-such-model"})
+    assert (got.status_code, got.json()) == (200, {"updated": [{"sd_model_checkpoint": True}]})
+    options = requests.get(url + "/options").json()
+    assert options["sd_model_checkpoint"] == "no-such-model"
+    assert options["sd_checkpoint_hash"] == RECORDED_RAND_A_SHA256 and sdnext.loaded_model == "rand-a"
+    assert requests.post(url + "/reload-checkpoint").json() == {} and sdnext.loaded_model == "rand-a"
+
+
+def test_sdnext_sizes_hires_and_sigma(sdnext):
+    request, response = _fixture("sdnext/post_txt2img_size_not_multiple_of_8")
+    got = _replay(sdnext.base_url, request)
+    info = _assert_info_as_recorded(got, response)
+    assert (info["width"], info["height"]) == (96, 56)  # SD.Next's info says the rounded size ...
+    assert _assert_images_as_recorded(got, response)[0].size == (96, 56)  # ... and so does the JPEG
+    assert got.json()["parameters"]["width"] == 100
+
+    request, response = _fixture("sdnext/post_txt2img_hires_latent")  # "Latent" is not in its list
+    got = _replay(sdnext.base_url, request)
+    _assert_info_as_recorded(got, response)
+    assert _assert_images_as_recorded(got, response)[0].size == (64, 64)  # accepted, not upscaled
+    got = _replay(sdnext.base_url, {**request, "json": {**request["json"], "hr_upscaler": "Latent Nearest"}})
+    assert _images(got.json())[0].size == (96, 96) and (_info(got)["width"], _info(got)["height"]) == (64, 64)
+
+    url = sdnext.base_url + API + "/txt2img"
+    body = {"prompt": "x", "width": 64, "height": 64, "steps": 1, "scheduler": "Karras"}
+    plain = _info(requests.post(url, json=body))["infotexts"][0]
+    assert "Sampler sigma" not in plain and "Karras" not in plain  # the scheduler field is dropped
+    karras = _info(requests.post(url, json={**body, "override_settings": {"schedulers_sigma": "karras"}}))
+    assert "Sampler sigma: karras" in karras["infotexts"][0]
+    bogus = _info(requests.post(url, json={**body, "override_settings": {"schedulers_sigma": "bogus"}}))
+    assert "Sampler sigma" not in bogus["infotexts"][0]

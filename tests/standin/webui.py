@@ -12,9 +12,19 @@ It is shaped on real recorded exchanges, not on guesses:
   ``post_txt2img_with_lora_short.json`` (``Lora hashes``), ``bad_txt2img_unknown_sampler_short.json``
   (silent fallback to DPM++ 2M / Karras), ``bad_txt2img_*`` (422 bodies), ``bad_options_*`` (500 bodies),
   ``auth_*`` (401 bodies), ``bad_img2img_*``, ``*extra_single_image*``, ``post_interrupt_idle.json``.
-* ``/work/shared/sdapi/API.md`` (read when this was written, never at run time) gives the other flavours:
-  AUTOMATIC1111 1.10 (``a1111``), SD.Next (``sdnext``) and stable-diffusion.cpp's ``sd-server`` (``sdcpp``),
-  see its §3.5, §3.6, §4, §6, §8 and the compatibility table in §11.
+  Also ``post_txt2img_hires_*`` and ``bad_txt2img_hires_without_hr_additional_modules.json`` (hires fix needs
+  ``hr_additional_modules``; info keeps the first-pass size, the image is upscaled), ``post_txt2img_size_not_
+  multiple_of_8.json`` (image rounded down to 8, info keeps the request), ``get_sd_models_same_file_in_two_
+  folders.json``, ``*subfolder*`` (``sub/rand-b.safetensors [hash]``, ``sub_rand-b``): see ``hires.py``.
+* ``tests/fixtures/sdcpp/*.json`` (stable-diffusion.cpp's ``sd-server``, ``sdcpp``): every recording is answered
+  alike, generations byte for byte (info, infotexts, parameters echo, image sizes); see ``sdcpp.py``, whose
+  docstring lists each reproduced behaviour.
+* ``tests/fixtures/sdnext/*.json`` (SD.Next, ``sdnext``): lists, options (482 keys), model switching
+  (``post_options_switch_to_b`` -> ``post_txt2img_right_after_switch`` -> ``get_options_after_switch`` ->
+  ``post_txt2img_next_call``), sizes, hires, errors, JPEG images; see ``sdnext.py``.
+* AUTOMATIC1111 1.10 (``a1111``) is Forge without Forge's additions (samplers, schedulers, parameters such as
+  ``hr_additional_modules``), with A1111's error bodies and synchronous model loads; from
+  ``/work/shared/sdapi/API.md`` §3-§11 (read when this was written, never at run time) and A1111's source.
 
 Usage in a test::
 
@@ -33,6 +43,7 @@ From a shell (for a demo)::
 
 Layout: ``StandInWebUI`` holds all state (models, options, progress, faults, records) and has one small
 method per route, picked from a dispatch table keyed by ``(method, path)``; ``_Handler`` only moves bytes.
+Per-server quirks live in mixins (``sdcpp.SdCppFlavor``, ``sdnext.SdNextFlavor``) and in ``hires.py``.
 Standard library and Pillow only.
 """
 
