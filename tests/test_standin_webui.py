@@ -674,3 +674,33 @@ def test_sdnext_sizes_hires_and_sigma(sdnext):
     assert "Sampler sigma: karras" in karras["infotexts"][0]
     bogus = _info(requests.post(url, json={**body, "override_settings": {"schedulers_sigma": "bogus"}}))
     assert "Sampler sigma" not in bogus["infotexts"][0]
+
+
+def test_jpeg_images_carry_the_infotext_in_exif_like_the_recording(sdnext):
+    request, response = _fixture("sdnext/post_txt2img_next_call")
+
+    def user_comment(image: Image.Image) -> str:
+        raw = image.getexif().get_ifd(0x8769)[0x9286]
+        assert raw.startswith(b"UNICODE\x00")
+        return raw[8:].decode("utf-16-be")
+
+    got = _replay(sdnext.base_url, request)
+    recorded = _images(response["json"])[0]
+    assert user_comment(_images(got.json())[0]) == _info(got)["infotexts"][0]
+    assert user_comment(recorded) == json.loads(response["json"]["info"])["infotexts"][0]
+
+
+def test_command_line_serves_two_files_with_one_hash():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "tests.standin.webui", "--flavor", "forge", "--port", "0",
+                                "--same-file-in-two-folders"], stderr=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).resolve().parent.parent)
+    try:
+        url = process.stderr.readline().strip().rsplit(" ", 1)[-1]
+        models = requests.get(url + API + "/sd-models", timeout=10).json()
+        assert models == _fixture("forge/get_sd_models_same_file_in_two_folders")[1]["json"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

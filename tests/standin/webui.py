@@ -40,6 +40,8 @@ compress like photos (a 512x512 PNG is about 0.8 MB) instead of flat test patter
 From a shell (for a demo)::
 
     python -m tests.standin.webui --port 7860 --flavor forge --delay 0.5 --auth user:pass
+    python -m tests.standin.webui --flavor sdnext --models rand-a,sub/rand-b   # the recorded SD.Next models
+    python -m tests.standin.webui --flavor forge --same-file-in-two-folders    # one hash, two checkpoints
 
 Layout: ``StandInWebUI`` holds all state (models, options, progress, faults, records) and has one small
 method per route, picked from a dispatch table keyed by ``(method, path)``; ``_Handler`` only moves bytes.
@@ -1226,7 +1228,7 @@ class StandInWebUI(SdCppFlavor, SdNextFlavor):
                 png_info.add_text("parameters", infotext)
             image.save(buffer, "PNG", pnginfo=png_info, compress_level=1)
         elif fmt in ("jpg", "jpeg"):
-            image.convert("RGB").save(buffer, "JPEG", quality=80)
+            image.convert("RGB").save(buffer, "JPEG", quality=80, exif=_exif_user_comment(infotext))
         elif fmt == "webp":
             image.save(buffer, "WEBP", quality=80)
         else:
@@ -1248,6 +1250,16 @@ def _with_png_text(png: bytes, key: str, text: str) -> bytes:
     chunk = struct.pack(">I", len(data)) + chunk_type + data + struct.pack(">I", zlib.crc32(chunk_type + data))
     ihdr_end = 8 + 8 + 13 + 4  # signature, then IHDR: length, type, 13 bytes of data, CRC
     return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+def _exif_user_comment(text: str) -> bytes:
+    """EXIF holding ``text`` as UserComment, the way A1111 and SD.Next store a JPEG's infotext (piexif's
+    "UNICODE" form: UTF-16-BE; sdnext/post_txt2img_next_call.json). Empty text: no EXIF."""
+    if not text:
+        return b""
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + text.encode("utf-16-be")  # Exif IFD, UserComment
+    return exif.tobytes()
 
 
 def _parse_json_or_none(raw: bytes) -> Any:
@@ -1470,11 +1482,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--auth", default=None, help="user:password for HTTP Basic, like --api-auth")
     parser.add_argument("--models", default=None, help="comma-separated checkpoint stems")
     parser.add_argument("--image-format", choices=("png", "jpeg"), default=None)
+    parser.add_argument("--same-file-in-two-folders", action="store_true",
+                        help="serve rand-a and sub/rand-b as two byte-identical files sharing one hash")
     args = parser.parse_args(argv)
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    webui = StandInWebUI(args.flavor, models=models, auth=auth, generation_delay=args.delay,
-                         image_format=args.image_format, host=args.host, port=args.port)
+    options = dict(auth=auth, generation_delay=args.delay, image_format=args.image_format, host=args.host,
+                   port=args.port)
+    if args.same_file_in_two_folders:
+        webui = StandInWebUI.same_file_in_two_folders(args.flavor, **options)
+    else:
+        webui = StandInWebUI(args.flavor, models=models, **options)
     url = webui.start()
     sys.stderr.write(f"stand-in WebUI on {url}\n")
     sys.stderr.flush()
