@@ -704,3 +704,14 @@ def test_command_line_serves_two_files_with_one_hash():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_sdnext_silent_200s_from_its_readme(sdnext):
+    url = sdnext.base_url + API
+    got = requests.post(url + "/txt2img", json={"prompt": "x", "width": 0, "height": 64, "steps": 1})
+    assert got.status_code == 200 and _images(got.json())[0].size == (1024, 64)
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(buffer, "PNG")
+    got = requests.post(url + "/extra-single-image", json={"image": base64.b64encode(buffer.getvalue()).decode(),
+                                                            "upscaler_1": "R-ESRGAN 4x+", "upscaling_resize": 2})
+    assert got.status_code == 200 and _images({"images": [got.json()["image"]]})[0].size == (32, 32)

@@ -255,7 +255,7 @@ class StandInWebUI(SdCppFlavor, SdNextFlavor):
     auth: None or (user, password): HTTP Basic like ``--api-auth`` (ignored by sdcpp).
     generation_delay: seconds each generation holds the FIFO generation lock (simulated GPU time).
     image_format: "png" or "jpeg" to override the flavour's default (png; sdnext jpeg).
-    unhashed: stems whose sha256 is not known yet (title without "[hash]", hash null) until first loaded;
+    unhashed: model paths whose sha256 is not known yet (title without "[hash]", hash null) until first loaded;
         default: every model but the first, as in get_sd_models.json (SD.Next: none, it hashes at start-up).
     load_delay: extra seconds a model load takes inside the generation lock (default 0).
     image_content: "pattern" (default): flat synthetic images, a colour and four rectangles, small PNGs;
@@ -971,6 +971,8 @@ class StandInWebUI(SdCppFlavor, SdNextFlavor):
         if mode == "img2img":
             init, mask = self._img2img_inputs(call, body, params)
         sampler, schedule = self._resolve_sampler(params)
+        if self.flavor == "sdnext":  # width 0 silently becomes 1024 (sdnext/README.md)
+            params["width"], params["height"] = params["width"] or 1024, params["height"] or 1024
         first_pass = round_down_8((params["width"], params["height"]))  # the latent is width/8 x height/8
         out_size = first_pass
         extra: dict[str, Any] = {}
@@ -1150,6 +1152,8 @@ class StandInWebUI(SdCppFlavor, SdNextFlavor):
         raw, image = self._decode_image(body.get("image", ""))  # decoded before the queue, as in api.py
         call.record.init_images.append(raw)
         upscaler = body.get("upscaler_1", "None")
+        if self.flavor == "sdnext" and upscaler not in {u["name"] for u in self._upscalers}:
+            upscaler = "None"  # SD.Next: 200, the image comes back not upscaled (sdnext/README.md)
         if upscaler not in {u["name"] for u in self._upscalers}:  # bad_extra_single_image_unknown_upscaler
             raise _Respond(self._exception_reply("AssertionError", f"could not find upscaler named {upscaler}"))
         infotext = image.info.get("parameters", "")
