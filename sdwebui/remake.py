@@ -22,6 +22,7 @@ from typing import Any
 
 from sdwebui.errors import InvalidInput
 from sdwebui.infotext import parse_infotext
+from sdwebui.settings import MAX_SIZE, MIN_SIZE
 
 _COPIED = ("prompt", "negative_prompt", "steps", "cfg_scale", "seed", "clip_skip", "sampler", "scheduler", "model")
 _EXAMPLE = 'the JSON that Read generation info returns, e.g. {"prompt": "a red apple", "seed": 1234, "steps": 20}'
@@ -59,9 +60,10 @@ def txt2img_parameters(info: Mapping[str, Any]) -> dict[str, Any]:
         del params["scheduler"]  # the sampler's own default: leave it to the server (sd.cpp has no "automatic")
     for key in ("width", "height"):
         value = info.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 8:
-            # The WebUI rounds a size down to a multiple of 8 but records the size asked for (100x60 -> 96x56).
-            value = int(value) // 8 * 8
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+            # The WebUI rounds a size down to a multiple of 8 but records the size asked for (100x60 -> 96x56);
+            # this plugin's range (64..2048) then bounds it, so a 56 becomes 64 rather than an error.
+            value = min(MAX_SIZE, max(MIN_SIZE, int(value) // 8 * 8))
         if value not in (None, ""):
             params[key] = value
     loras = _loras_text(info.get("loras"))

@@ -62,6 +62,7 @@ from urllib.parse import urlsplit
 from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
 
 from tests.fixtures.load import load_fixture
+from tests.standin.info_routes import InfoRoutesMixin, user_comment_exif
 
 FLAVORS = ("forge", "a1111", "sdnext", "sdcpp")
 
@@ -239,7 +240,7 @@ class _FIFOLock:
 # The stand-in
 # --------------------------------------------------------------------------------------------------------------
 
-class StandInWebUI:
+class StandInWebUI(InfoRoutesMixin):
     """An in-process imitation of a WebUI's ``/sdapi/v1`` API on 127.0.0.1.
 
     flavor: "forge" | "a1111" | "sdnext" | "sdcpp".
@@ -492,6 +493,7 @@ class StandInWebUI:
             ("POST", f"{API}/refresh-checkpoints"): lambda call: _json_reply(200, None),
             ("POST", f"{API}/refresh-loras"): lambda call: _json_reply(200, None),
         })
+        routes.update(self._info_routes())
         if self.flavor == "forge":
             routes[("GET", f"{API}/sd-modules")] = lambda call: _json_reply(200, _fixture_json("get_sd_modules.json"))
         else:
@@ -1286,7 +1288,7 @@ class StandInWebUI:
                 png_info.add_text("parameters", infotext)
             image.save(buffer, "PNG", pnginfo=png_info, compress_level=1)
         elif fmt in ("jpg", "jpeg"):
-            image.convert("RGB").save(buffer, "JPEG", quality=80)
+            image.convert("RGB").save(buffer, "JPEG", quality=80, exif=user_comment_exif(infotext) if infotext else b"")
         elif fmt == "webp":
             image.save(buffer, "WEBP", quality=80)
         else:
