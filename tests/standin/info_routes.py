@@ -156,3 +156,41 @@ def novelai_png(prompt: str, meta: dict[str, Any], size: tuple[int, int] = (64, 
     out = io.BytesIO()
     Image.new("RGB", size, (200, 30, 30)).save(out, "PNG", pnginfo=info)
     return out.getvalue()
+
+
+def sdcpp_infotext(body: dict[str, Any], seed: int, width: int, height: int, model_file: str, sampler: str,
+                   scheduler: str) -> str:
+    """The infotext sd.cpp's server writes into its PNGs, in the layout of the real ones (sdcpp/post_txt2img*.json).
+
+    ``Sampler`` is ``NONE`` unless the request named a sampler it knows, then ``euler_a karras`` when it also named a
+    scheduler; CFG is printed with six decimals; the request follows as ``SDCPP: {json}`` (LoRAs only there).
+    """
+    from tests.standin.webui import SDCPP_SAMPLER_ALIASES, SDCPP_SAMPLERS, SDCPP_SCHEDULERS
+
+    requested = str(body.get("sampler_name") or "")
+    named = requested != "default" and (requested in SDCPP_SAMPLERS or requested.lower() in SDCPP_SAMPLER_ALIASES
+                                        or requested.lower() == "euler")
+    scheduler_named = body.get("scheduler") in SDCPP_SCHEDULERS and body.get("scheduler") != "default"
+    shown = (f"{sampler} {scheduler}" if scheduler_named else sampler) if named else "NONE"
+    prompt, negative = body.get("prompt", ""), body.get("negative_prompt", "")
+    cfg = float(body.get("cfg_scale", 7.0))
+    steps = int(body.get("steps", 20))
+    sampling: dict[str, Any] = {"guidance": {"txt_cfg": cfg}, "steps": steps}
+    if named:
+        sampling["method"] = sampler
+        if scheduler_named:
+            sampling["scheduler"] = scheduler
+    request: dict[str, Any] = {"height": height, "mode": "img_gen", "models": {"model": model_file},
+                               "prompt": {"negative": negative, "positive": prompt}, "sampling": sampling,
+                               "schema": "sdcpp.image.params/v1", "seed": seed, "width": width}
+    loras = [{"is_high_noise": False, "multiplier": float(item.get("multiplier", 1.0)),
+              "name": str(item["path"]) if "." in str(item["path"]) else f"{item['path']}.safetensors"}
+             for item in body.get("lora") or [] if isinstance(item, dict) and item.get("path")]
+    if loras:
+        request["loras"] = loras
+    clip_skip = int(body.get("clip_skip", -1))
+    head = prompt + (f"\nNegative prompt: {negative}" if negative else "")
+    return (f"{head}\nSteps: {steps}, CFG scale: {cfg:.6f}, Guidance: 3.500000, Eta: inf, Seed: {seed}, "
+            f"Size: {width}x{height}, Model: {model_file}, RNG: cuda, Sampler: {shown}, "
+            + (f"Clip skip: {clip_skip}, " if clip_skip > 0 else "")
+            + f"Version: stable-diffusion.cpp, SDCPP: {json.dumps(request, sort_keys=True, separators=(',', ':'))}")

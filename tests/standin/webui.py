@@ -62,7 +62,7 @@ from urllib.parse import urlsplit
 from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
 
 from tests.fixtures.load import load_fixture
-from tests.standin.info_routes import InfoRoutesMixin, user_comment_exif
+from tests.standin.info_routes import InfoRoutesMixin, sdcpp_infotext, user_comment_exif
 
 FLAVORS = ("forge", "a1111", "sdnext", "sdcpp")
 
@@ -1174,12 +1174,7 @@ class StandInWebUI(InfoRoutesMixin):
         image_format = self._image_format or "png"
         negative = body.get("negative_prompt", "")
         seeds = [seed + i for i in range(batch)]
-        infotexts = []
-        for s in seeds:
-            head = prompt + (f"\nNegative prompt: {negative}" if negative else "")
-            infotexts.append(f"{head}\nSteps: {steps}, CFG scale: {body.get('cfg_scale', 7.0)}, Seed: {s}, "
-                             f"Size: {width}x{height}, Model: {model.stem}, Sampler: {sampler}, "
-                             f"Scheduler: {scheduler}, Version: stable-diffusion.cpp")
+        infotexts = [sdcpp_infotext(body, s, width, height, f"{model.stem}.safetensors", sampler, scheduler) for s in seeds]
         params = {"steps": steps, "width": width, "height": height, "denoising_strength": body.get(
             "denoising_strength", 0.75)}
         images = [self._image(i, s, model.stem, out_size, init, mask, params, text, image_format)
