@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sdwebui import models
+from sdwebui import checkpoints, models
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
 from sdwebui.server import SDNEXT_SIGMAS, ServerInfo, detect_server
@@ -77,6 +77,21 @@ class Catalog:
         return self._cached("latent-upscale-modes", LIST_TTL_S, lambda: self.client.latent_upscale_modes(deadline))
 
 
+def active_model(catalog: Catalog, options: models.Options, server: ServerInfo, deadline: Deadline) -> str | None:
+    """The checkpoint the next generation without a model uses, by its title where it can be told.
+
+    SD.Next's options name the model last set even when another is loaded; its ``sd_checkpoint_hash``
+    names the loaded one. Elsewhere the options' name is the one used next (Forge loads it lazily).
+    """
+    available = catalog.models(deadline)
+    if not server.reloads_on_options:
+        loaded = checkpoints.loaded_model(options.sd_checkpoint_hash, available)
+        if loaded is not None:
+            return loaded.title
+    named = checkpoints.find_models(options.sd_model_checkpoint or "", available) if options.sd_model_checkpoint else []
+    return named[0].title if len(named) == 1 else options.sd_model_checkpoint
+
+
 RESOURCE_KINDS = ("models", "samplers", "schedulers", "loras", "upscalers")
 MAX_LISTED = 300  # keeps the agent's JSON small even with thousands of LoRAs
 
@@ -86,7 +101,7 @@ def overview(catalog: Catalog, deadline: Deadline, kinds: list[str] | None = Non
     kinds = kinds or list(RESOURCE_KINDS)
     options = catalog.client.options(deadline)
     server = catalog.server(deadline, options)
-    result: dict[str, Any] = {"server": server.name, "active_model": options.sd_model_checkpoint}
+    result: dict[str, Any] = {"server": server.name, "active_model": active_model(catalog, options, server, deadline)}
     if "models" in kinds:
         result["models"] = [{"title": m.title, "name": m.model_name} for m in catalog.models(deadline)][:MAX_LISTED]
     if "samplers" in kinds:

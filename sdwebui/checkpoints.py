@@ -100,3 +100,12 @@ def is_active(active: str | None, model: SDModel) -> bool:
         return False
     names = aliases(model)
     return active in names or _HASH_SUFFIX.sub("", active) in names
+
+
+def loaded_model(sha256: str | None, models: Iterable[SDModel]) -> SDModel | None:
+    """The model whose sha256 is ``sha256`` (``GET /options`` ``sd_checkpoint_hash``), if exactly one has it."""
+    digest = (sha256 or "").lower()
+    if not digest:
+        return None
+    matches = [m for m in models if m.sha256 and m.sha256.lower().startswith(digest)]
+    return matches[0] if len(matches) == 1 else None

@@ -19,7 +19,8 @@ import math
 from sdwebui.errors import MalformedResponse
 
 MIN_SIDE, MAX_SIDE = 64, 2048
-_AREA_WEIGHT = 0.25  # keeping the aspect matters more than keeping the pixel count
+# Keeping the aspect matters more than keeping the pixel count, and losing pixels more than gaining some.
+_GROW_WEIGHT, _SHRINK_WEIGHT = 0.25, 0.5
 
 
 def image_size(data: bytes) -> tuple[int, int]:
@@ -36,7 +37,8 @@ def image_size(data: bytes) -> tuple[int, int]:
 def fit_to_multiple(width: int, height: int, multiple: int) -> tuple[int, int]:
     """The size closest to ``width x height`` whose sides are multiples of ``multiple`` (within 64..2048).
 
-    Closest means: the aspect ratio kept as well as possible, then the pixel count. stable-diffusion.cpp
+    Closest means: the aspect ratio kept as well as possible, then the pixel count, rather more than
+    less. stable-diffusion.cpp
     only makes multiples of 64 and would otherwise round each side up on its own (96x64 -> 128x64, a
     2:1 image from a 3:2 input); asking for 192x128 keeps 3:2.
     """
@@ -48,7 +50,8 @@ def fit_to_multiple(width: int, height: int, multiple: int) -> tuple[int, int]:
     for h in range(low, high + 1, multiple):
         for w in {_clamp(math.floor(h * aspect / multiple) * multiple, low, high),
                   _clamp(math.ceil(h * aspect / multiple) * multiple, low, high)}:
-            score = abs(math.log((w / h) / aspect)) + _AREA_WEIGHT * abs(math.log(w * h / area))
+            change = math.log(w * h / area)
+            score = abs(math.log((w / h) / aspect)) + (_GROW_WEIGHT if change > 0 else -_SHRINK_WEIGHT) * change
             if best is None or score < best[0]:
                 best = (score, w, h)
     assert best is not None

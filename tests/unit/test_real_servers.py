@@ -318,3 +318,24 @@ def test_a_server_without_schedulers_says_so_in_the_dropdown(forge, rsps):
     forge.answer("txt2img", recorded("forge/post_txt2img"))
     generate({"prompt": "a red apple", "scheduler_name": option.value})  # choosing it asks for none
     assert "scheduler" not in forge.sent("txt2img")
+
+
+def test_list_resources_names_the_model_sdnext_really_has_loaded(sdnext):
+    from sdwebui.catalog import Catalog, overview
+
+    result = overview(Catalog(WebUIClient(BASE)), Deadline(10), ["models", "schedulers"])
+    assert result["server"] == "SD.Next" and result["active_model"] == "rand-a [38b3a15ec8]"  # options say sub/rand-b
+    assert result["schedulers"] == ["default", "karras", "exponential", "polyexponential"]
+
+
+@pytest.mark.parametrize(("asked", "fitted"), [
+    ((96, 64), (192, 128)),    # 3:2 kept exactly; sd.cpp on its own would make 128x64
+    ((1000, 600), (960, 576)),  # 5:3 kept exactly, a little smaller
+    ((600, 800), (576, 768)),
+    ((1920, 1080), (1920, 1088)),
+    ((768, 512), (768, 512)),   # already multiples of 64: unchanged
+])
+def test_sizes_for_sdcpp_keep_the_aspect(asked, fitted):
+    from sdwebui import sizes
+
+    assert sizes.fit_to_multiple(*asked, 64) == fitted
