@@ -21,7 +21,7 @@ from sdwebui import models
 from sdwebui.catalog import Catalog
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
-from sdwebui.errors import ApiNotFound, MalformedResponse, NotFound, ServerError, Timeout, Unsupported
+from sdwebui.errors import ApiNotFound, MalformedResponse, MissingRoute, NotFound, ServerError, Timeout, Unsupported
 from sdwebui.names import normalise
 from sdwebui.server import ServerInfo
 
@@ -56,7 +56,7 @@ def interrogate(client: WebUIClient, image_base64: str, interrogator: str, deadl
             f"The WebUI did not describe the image within {deadline.seconds:.0f} s. Its first description loads the "
             f"'{name}' interrogator, which can take minutes; try again, or raise 'Request timeout' in the provider settings."
         ) from None
-    except ApiNotFound:
+    except (ApiNotFound, MissingRoute):
         raise Unsupported(f"The {server.name} at {client.base_url} has no /interrogate route, so it cannot describe images.") from None
     except NotFound:
         raise NotFound(f"The WebUI has no interrogator named '{name}'; use clip or deepdanbooru.") from None

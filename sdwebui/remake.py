@@ -4,7 +4,8 @@ txt2img's optional ``generation_info`` takes what ``png_info`` returns, in any f
 LLM may hand it over:
 
 - a JSON object (``png_info``'s ``json`` output), or a list holding one (Dify passes a node's ``json``
-  output as an array), or either as JSON text;
+  output as an array), or either as JSON text (or as a Python literal, the way some Dify versions put an object
+  variable into text);
 - an infotext as plain text (``png_info``'s ``infotext`` variable, or one of txt2img's ``infotexts``).
 
 The values become ordinary tool parameters (prompt, negative_prompt, steps, cfg_scale, seed, width,
@@ -16,6 +17,7 @@ not carried over: the size given is the first-pass size.
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -35,10 +37,7 @@ def read_generation_info(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         text = value.strip()
         if text[0] in "[{":
-            try:
-                value = json.loads(text)
-            except ValueError as exc:
-                raise InvalidInput(f"generation_info is not valid JSON ({exc.msg} at character {exc.pos}); pass {_EXAMPLE}.") from None
+            value = _json_or_literal(text)
         else:
             parsed = parse_infotext(text)
             if not parsed.fields:
@@ -51,6 +50,18 @@ def read_generation_info(value: Any) -> dict[str, Any]:
     if value.get("found") is False:
         raise InvalidInput("generation_info comes from an image that carries no generation parameters; give a prompt instead.")
     return dict(value)
+
+
+def _json_or_literal(text: str) -> Any:
+    """JSON; else a Python literal, which is how some Dify versions render an object variable inside text."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        error = exc
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        raise InvalidInput(f"generation_info is not valid JSON ({error.msg} at character {error.pos}); pass {_EXAMPLE}.") from None
 
 
 def txt2img_parameters(info: Mapping[str, Any]) -> dict[str, Any]:

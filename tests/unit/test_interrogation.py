@@ -154,3 +154,10 @@ def test_describe_gives_the_agent_prompt_and_settings():
         "Prompt: a cat\nNegative prompt: dog\n"
         "Settings: steps 20, sampler Euler a, CFG 7, seed 3, 512x768, model sd15, LoRAs fur:0.5."
     )
+
+
+def test_a_webui_without_the_route_is_said_plainly(forge_mock):
+    _, rsps = forge_mock
+    rsps.post(API + "/interrogate", json={"detail": "Not Found"}, status=404)
+    with pytest.raises(errors.Unsupported, match=r"The Forge at http://webui.test:7860 has no /interrogate route"):
+        interrogate(WebUIClient(BASE), red_png(), "clip", Deadline(5))

@@ -28,11 +28,11 @@ def test_png_info_json_becomes_the_sampling_settings():
     assert settings.scheduler == ""  # "Automatic" is the sampler's default: left to the server
 
 
-@pytest.mark.parametrize("form", ["dict", "json text", "list of one", "list as text", "infotext"])
+@pytest.mark.parametrize("form", ["dict", "json text", "list of one", "list as text", "python repr", "infotext"])
 def test_every_form_a_workflow_or_llm_may_send(form):
     data = png_info_json(FORGE_INFO)
     value = {"dict": data, "json text": json.dumps(data), "list of one": [data], "list as text": json.dumps([data]),
-             "infotext": FORGE_INFO}[form]
+             "python repr": str([data]), "infotext": FORGE_INFO}[form]
     settings = read_sampling(with_generation_info({"generation_info": value}))
     assert (settings.prompt, settings.seed, settings.width, settings.sampler) == ("a red apple", 1234, 64, "Euler")
 
