@@ -45,16 +45,19 @@ def read_embedded_text(data: bytes) -> EmbeddedText | None:
 
 # ---------------------------------------------------------------------------- PNG
 
+_PNG_WANTED = {b"tEXt", b"zTXt", b"iTXt", b"eXIf"}
+
+
 def _png_chunks(data: bytes):
+    """``(kind, body)`` of the metadata chunks; pixel chunks are skipped without being copied."""
     position = len(_PNG_SIGNATURE)
     while position + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        length, kind = struct.unpack_from(">I4s", data, position)
         start = position + 8
-        if start + length > len(data):
-            return  # truncated file
-        yield kind, data[start : start + length]
-        if kind == b"IEND":
-            return
+        if start + length > len(data) or kind == b"IEND":
+            return  # the end, or a truncated file
+        if kind in _PNG_WANTED:
+            yield kind, data[start : start + length]
         position = start + length + 4  # skip the CRC
 
 
