@@ -8,6 +8,7 @@ from typing import Any
 from dify_plugin import Tool
 from dify_plugin.entities.tool import ToolInvokeMessage
 
+from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
 from sdwebui.errors import InvalidInput, WebUIError
 from sdwebui.inputs import fetch_file
@@ -35,7 +36,7 @@ class PngInfoTool(WebUIToolMixin, Tool):
             yield self.create_variable_message(name, summary.get(name))
         yield self.create_text_message(info.describe())
 
-    def _server(self):
+    def _server(self) -> tuple[WebUIClient | None, Deadline | None]:
         """The WebUI for the /png-info fallback; none when the credentials are unusable (reading needs none)."""
         try:
             settings = self.provider_settings()
