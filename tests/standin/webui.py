@@ -78,6 +78,7 @@ from tests.fixtures.load import load_fixture
 from tests.standin.hires import FORGE_HIRES_TYPE_ERROR, forge_hires_modules_missing, hires_extra_params, round_down_8
 from tests.standin.sdcpp import SdCppFlavor
 from tests.standin.sdnext import SDNEXT_SHA256, SdNextFlavor
+from tests.standin.info_routes import InfoRoutesMixin
 
 FLAVORS = ("forge", "a1111", "sdnext", "sdcpp")
 
@@ -241,7 +242,7 @@ class _FIFOLock:
 # The stand-in
 # --------------------------------------------------------------------------------------------------------------
 
-class StandInWebUI(SdCppFlavor, SdNextFlavor):
+class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor):
     """An in-process imitation of a WebUI's ``/sdapi/v1`` API on 127.0.0.1.
 
     flavor: "forge" | "a1111" | "sdnext" | "sdcpp".
@@ -507,6 +508,7 @@ class StandInWebUI(SdCppFlavor, SdNextFlavor):
             ("POST", f"{API}/refresh-checkpoints"): lambda call: _json_reply(200, None),
             ("POST", f"{API}/refresh-loras"): lambda call: _json_reply(200, None),
         })
+        routes.update(self._info_routes())
         if self.flavor == "forge":
             routes[("GET", f"{API}/sd-modules")] = lambda call: _json_reply(200, _fixture_json("get_sd_modules.json"))
         else:
