@@ -67,8 +67,44 @@ class Catalog:
     def latent_upscale_modes(self, deadline: Deadline) -> list[models.LatentUpscaleMode]:
         return self._cached("latent-upscale-modes", LIST_TTL_S, lambda: self.client.latent_upscale_modes(deadline))
 
+    # Extensions and finer control (sdwebui/extensions.py). None: the route is missing, the extension not installed.
 
-RESOURCE_KINDS = ("models", "samplers", "schedulers", "loras", "upscalers")
+    def controlnet_models(self, deadline: Deadline) -> list[str] | None:
+        return self._cached("controlnet-models", LIST_TTL_S, lambda: self.client.controlnet_models(deadline))
+
+    def controlnet_modules(self, deadline: Deadline) -> list[str] | None:
+        return self._cached("controlnet-modules", LIST_TTL_S, lambda: self.client.controlnet_modules(deadline))
+
+    def adetailer_models(self, deadline: Deadline) -> list[str] | None:
+        return self._cached("adetailer-models", LIST_TTL_S, lambda: self.client.adetailer_models(deadline))
+
+    def vaes(self, deadline: Deadline, *, forge: bool) -> list[models.VaeEntry] | None:
+        return self._cached("sd-modules" if forge else "sd-vae", LIST_TTL_S, lambda: self.client.vaes(deadline, forge=forge))
+
+    def styles(self, deadline: Deadline) -> list[models.PromptStyle] | None:
+        return self._cached("prompt-styles", LIST_TTL_S, lambda: self.client.prompt_styles(deadline))
+
+
+# null in the answer: the server or the extension does not have that list (ControlNet or ADetailer not installed).
+EXTENSION_KINDS = ("controlnet_models", "controlnet_modules", "adetailer_models", "vaes", "styles")
+
+
+def extension_overview(catalog: Catalog, server: ServerInfo, deadline: Deadline, kinds: list[str]) -> dict[str, Any]:
+    def listed(names: list[str] | None) -> list[str] | None:
+        return None if names is None else [n for n in names if n.lower() != "none"][:MAX_LISTED]
+
+    extensible = server.flavor in ("a1111", "forge")  # ControlNet/ADetailer through alwayson_scripts
+    sources: dict[str, Callable[[], list[str] | None]] = {
+        "controlnet_models": lambda: listed(catalog.controlnet_models(deadline)) if extensible else None,
+        "controlnet_modules": lambda: (catalog.controlnet_modules(deadline) or [])[:MAX_LISTED] if extensible and catalog.controlnet_models(deadline) is not None else None,
+        "adetailer_models": lambda: listed(catalog.adetailer_models(deadline)) if extensible else None,
+        "vaes": lambda: None if server.flavor == "sdcpp" else listed([v.model_name for v in catalog.vaes(deadline, forge=server.flavor == "forge") or []]),
+        "styles": lambda: None if server.flavor == "sdcpp" else listed([s.name for s in catalog.styles(deadline) or []]),
+    }
+    return {kind: load() for kind, load in sources.items() if kind in kinds}
+
+
+RESOURCE_KINDS = ("models", "samplers", "schedulers", "loras", "upscalers") + EXTENSION_KINDS
 MAX_LISTED = 300  # keeps the agent's JSON small even with thousands of LoRAs
 
 
@@ -89,4 +125,5 @@ def overview(catalog: Catalog, deadline: Deadline, kinds: list[str] | None = Non
         result["loras"] = [lora.name for lora in catalog.loras(deadline)][:MAX_LISTED]
     if "upscalers" in kinds:
         result["upscalers"] = [u.name for u in catalog.upscalers(deadline) if u.name != "None"][:MAX_LISTED]
+    result.update(extension_overview(catalog, server, deadline, kinds))
     return result

@@ -62,6 +62,7 @@ from urllib.parse import urlsplit
 from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
 
 from tests.fixtures.load import load_fixture
+from tests.standin.extensions import ExtensionsMixin
 
 FLAVORS = ("forge", "a1111", "sdnext", "sdcpp")
 
@@ -239,7 +240,7 @@ class _FIFOLock:
 # The stand-in
 # --------------------------------------------------------------------------------------------------------------
 
-class StandInWebUI:
+class StandInWebUI(ExtensionsMixin):
     """An in-process imitation of a WebUI's ``/sdapi/v1`` API on 127.0.0.1.
 
     flavor: "forge" | "a1111" | "sdnext" | "sdcpp".
@@ -256,12 +257,14 @@ class StandInWebUI:
         for benchmarks. Noise ignores seed, model and img2img inputs; its encoded bytes are made once per
         (width, height, format, batch index mod 4) and reused, so the stand-in's own encoding time stays out
         of measurements. The PNG infotext chunk, seeds and ``info`` are still those of each request.
+    controlnet, adetailer: install those extensions (a1111, forge only; see tests/standin/extensions.py).
     """
 
     def __init__(self, flavor: str = "forge", *, models: list[str] | None = None, loras: list[str] | None = None,
                  auth: tuple[str, str] | None = None, generation_delay: float = 0.0, image_format: str | None = None,
                  host: str = "127.0.0.1", port: int = 0, unhashed: list[str] | None = None,
-                 load_delay: float = 0.0, image_content: str = "pattern") -> None:
+                 load_delay: float = 0.0, image_content: str = "pattern", controlnet: bool = False,
+                 adetailer: bool = False) -> None:
         if flavor not in FLAVORS:
             raise ValueError(f"flavor must be one of {FLAVORS}, not {flavor!r}")
         if image_content not in IMAGE_CONTENTS:
@@ -293,6 +296,7 @@ class StandInWebUI:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
+        self.controlnet_installed, self.adetailer_installed, self.extension_log = controlnet, adetailer, []
         self._load_static_shapes()
         self._routes = self._build_routes()
         self.reset()
@@ -498,6 +502,7 @@ class StandInWebUI:
             routes[("GET", f"{API}/sd-vae")] = lambda call: _json_reply(200, [])
         if self.flavor == "sdnext":
             routes[("GET", f"{API}/version")] = lambda call: _json_reply(200, SDNEXT_VERSION)
+        routes.update(self._extension_routes())
         return routes
 
     # ---- error bodies, per flavour (API.md §8) ---------------------------------------------------------------
@@ -941,6 +946,7 @@ class StandInWebUI:
         init = mask = None
         if mode == "img2img":
             init, mask = self._img2img_inputs(call, body, params)
+        scripts = self._run_alwayson_scripts(params, mode, init)
         sampler, schedule = self._resolve_sampler(params)
         width, height = params["width"], params["height"]
         out_size = (width, height)
@@ -959,6 +965,7 @@ class StandInWebUI:
         lora_hashes = "" if params.get("disable_extra_networks") else self._lora_hashes(params["prompt"] or "")
         if lora_hashes:
             extra["Lora hashes"] = lora_hashes
+        extra.update(scripts.extra)
 
         overrides = dict(params.get("override_settings") or {})
         if call.fault == "model_switch_ignored":
@@ -998,6 +1005,7 @@ class StandInWebUI:
             self._last_images = images
         info = self._info(params, sampler, seed, seeds, subseed, model, clip_skip, extra, infotexts, count)
         encoded = [base64.b64encode(b).decode("ascii") for b in images] if params.get("send_images", True) else []
+        encoded += self._encoded_maps(scripts, image_format) if encoded else []
         return _json_reply(200, {"images": encoded, "parameters": params, "info": json.dumps(info)})
 
     def _img2img_inputs(self, call: _Call, body: dict[str, Any],
