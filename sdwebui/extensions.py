@@ -169,7 +169,10 @@ def read_extension_settings(params: Mapping[str, Any], *, mode: str, read_image:
 
 def closest(kind: str, name: str, available: list[str]) -> NotFound:
     """'The WebUI has no <kind> named X. Closest: a, b.' (or the first few names)."""
-    close = difflib.get_close_matches(name, available, n=3, cutoff=0.4)
+    keys = {_strip_hash(a).lower(): a for a in available}  # compare without case and "[hash]" suffixes
+    wanted = _strip_hash(name).lower()
+    close = [keys[k] for k in difflib.get_close_matches(wanted, list(keys), n=3, cutoff=0.4)]
+    close = close or [a for k, a in keys.items() if wanted in k or k in wanted][:3]
     shown = close or available[:8]
     more = "" if close or len(available) <= 8 else f" (and {len(available) - 8} more)"
     listing = ", ".join(shown) + more if shown else "none"
