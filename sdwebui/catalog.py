@@ -90,18 +90,28 @@ EXTENSION_KINDS = ("controlnet_models", "controlnet_modules", "adetailer_models"
 
 
 def extension_overview(catalog: Catalog, server: ServerInfo, deadline: Deadline, kinds: list[str]) -> dict[str, Any]:
+    """The extension lists asked for in ``kinds``; ``None`` where the server or extension lacks one."""
+
     def listed(names: list[str] | None) -> list[str] | None:
         return None if names is None else [n for n in names if n.lower() != "none"][:MAX_LISTED]
 
+    def controlnet_modules() -> list[str] | None:
+        if catalog.controlnet_models(deadline) is None:  # the same detection as for generating
+            return None
+        return (catalog.controlnet_modules(deadline) or [])[:MAX_LISTED]
+
     extensible = server.flavor in ("a1111", "forge")  # ControlNet/ADetailer through alwayson_scripts
     sources: dict[str, Callable[[], list[str] | None]] = {
-        "controlnet_models": lambda: listed(catalog.controlnet_models(deadline)) if extensible else None,
-        "controlnet_modules": lambda: (catalog.controlnet_modules(deadline) or [])[:MAX_LISTED] if extensible and catalog.controlnet_models(deadline) is not None else None,
-        "adetailer_models": lambda: listed(catalog.adetailer_models(deadline)) if extensible else None,
-        "vaes": lambda: None if server.flavor == "sdcpp" else listed([v.model_name for v in catalog.vaes(deadline, forge=server.flavor == "forge") or []]),
-        "styles": lambda: None if server.flavor == "sdcpp" else listed([s.name for s in catalog.styles(deadline) or []]),
+        "controlnet_models": lambda: listed(catalog.controlnet_models(deadline)),
+        "controlnet_modules": controlnet_modules,
+        "adetailer_models": lambda: listed(catalog.adetailer_models(deadline)),
+        "vaes": lambda: listed([v.model_name for v in catalog.vaes(deadline, forge=server.flavor == "forge") or []]),
+        "styles": lambda: listed([s.name for s in catalog.styles(deadline) or []]),
     }
-    return {kind: load() for kind, load in sources.items() if kind in kinds}
+    unavailable = {"vaes", "styles"} if server.flavor == "sdcpp" else set()
+    if not extensible:
+        unavailable |= {"controlnet_models", "controlnet_modules", "adetailer_models"}
+    return {kind: None if kind in unavailable else load() for kind, load in sources.items() if kind in kinds}
 
 
 RESOURCE_KINDS = ("models", "samplers", "schedulers", "loras", "upscalers") + EXTENSION_KINDS
