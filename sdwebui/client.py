@@ -27,6 +27,7 @@ from sdwebui.errors import (
     AuthenticationFailed,
     InvalidInput,
     MalformedResponse,
+    MissingRoute,
     NotFound,
     RequestRejected,
     ServerError,
@@ -40,6 +41,8 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 # A 4 x 2048² PNG batch is ~25 MB of JSON; /loras has been seen at 31 MB.
 MAX_GENERATION_BYTES = 256 * 1024 * 1024
 MAX_LIST_BYTES = 64 * 1024 * 1024
+# A 404 on these means the API is off or this is not a WebUI, whatever the server family.
+_CORE_ROUTES = {f"{m} {API_PREFIX}/{p}" for m, p in (("GET", "sd-models"), ("GET", "options"), ("POST", "txt2img"), ("POST", "img2img"))}
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]"}
 _CHUNK = 256 * 1024
 
@@ -100,6 +103,8 @@ class WebUIClient:
         self.username = username or url_user
         password = password or url_password
         self.connect_timeout = connect_timeout
+        # Set once the server family is known (Catalog.server): a 404 is then "this server lacks the route".
+        self.server_name: str | None = None
         self.session = session or requests.Session()
         self.session.trust_env = False  # the WebUI is on the admin's network, not behind the daemon's proxy
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
@@ -257,6 +262,11 @@ class WebUIClient:
                 status=status,
             )
         if status in (404, 405) and text in ("", "Not Found", "Method Not Allowed"):
+            if self.server_name and what not in _CORE_ROUTES:  # the API is on: this server just lacks this route
+                return MissingRoute(
+                    f"The {self.server_name} at {self.base_url} has no {what} (HTTP {status}), so it cannot do this; "
+                    "use an AUTOMATIC1111, Forge or SD.Next WebUI for it."
+                )
             return ApiNotFound(
                 f"{self.base_url} has no {what} (HTTP {status}): the API is off (start the WebUI with --api) "
                 "or this URL is not a Stable Diffusion WebUI."
@@ -283,6 +293,10 @@ class WebUIClient:
 
     def set_options(self, values: dict[str, Any], deadline: Deadline) -> None:
         self.post("options", values, deadline=deadline)
+
+    def reload_checkpoint(self, deadline: Deadline) -> None:
+        """SD.Next: load the checkpoint the options name (its ``POST /options`` only stores it in API mode)."""
+        self.post("reload-checkpoint", {}, deadline=deadline)
 
     def samplers(self, deadline: Deadline) -> list[models.Sampler]:
         return models.parse_list(models.Sampler, self.get("samplers", deadline=deadline), what="GET /samplers")
@@ -331,7 +345,7 @@ class WebUIClient:
         """GET a route that some servers lack: ``None`` on a plain 404."""
         try:
             return self.get(path, deadline=deadline, prefix=prefix)
-        except ApiNotFound:
+        except (ApiNotFound, MissingRoute):
             return None
 
     def txt2img(self, request: models.Txt2ImgRequest, deadline: Deadline) -> models.GenerationResponse:

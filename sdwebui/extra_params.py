@@ -78,6 +78,8 @@ OWNED_KEYS: tuple[str, ...] = (
     "hr_scale",
     "hr_upscaler",
     "hr_second_pass_steps",
+    "hr_steps",  # stable-diffusion.cpp's name for hr_second_pass_steps
+    "hr_additional_modules",  # Forge: set with hires fix
     "refiner_checkpoint",
     "refiner_switch_at",
     "override_settings",

@@ -37,7 +37,7 @@ def generate(server: StandInWebUI, params: dict, *, mode: str = "txt2img"):
     sampling = read_sampling({"prompt": "a dancer", "width": 64, "height": 64, "steps": 2, "seed": 7, **params})
     generation = Generation(WebUIClient(server.base_url))
     if mode == "img2img":
-        inputs = Img2ImgInputs(init_image=b64(png_bytes(64, 64)), controls=Img2ImgControls())
+        inputs = Img2ImgInputs(init_image=b64(png_bytes(64, 64)), controls=Img2ImgControls(), input_size=(64, 64))
         return generation.img2img(sampling, inputs, Deadline(30), extras(params, "img2img"))
     return generation.txt2img(sampling, Deadline(30), extras(params))
 
