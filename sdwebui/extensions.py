@@ -217,14 +217,14 @@ class RequestAdditions:
 
 def _require(server: ServerInfo, what: str, flavors: tuple[str, ...], why: str = "") -> None:
     if server.flavor not in flavors:
-        raise Unsupported(f"{what} is not supported on the {server.name}{why}; leave it empty for this server.")
+        raise Unsupported(f"{what} is not supported by {server.name}{why}; leave it empty for this server.")
 
 
 def prepare(catalog: Catalog, server: ServerInfo, settings: ExtensionSettings, deadline: Deadline) -> RequestAdditions:
     """Check every extension setting against the server and build what the request gets. No POST is made."""
     additions = RequestAdditions(extra_params=settings.extra_params, return_maps=settings.return_maps)
     if settings.controlnet:
-        _require(server, "ControlNet", ("a1111", "forge"), " (SD.Next has its own control API, which this plugin does not use)")
+        _require(server, "ControlNet", ("a1111", "forge"), " (it has its own control API, which this plugin does not use)")
         additions.alwayson_scripts[CONTROLNET_SCRIPT] = {"args": _controlnet_units(catalog, settings, deadline)}
     if settings.adetailer is not None:
         _require(server, "ADetailer", ("a1111", "forge"))

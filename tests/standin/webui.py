@@ -1538,11 +1538,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--auth", default=None, help="user:password for HTTP Basic, like --api-auth")
     parser.add_argument("--models", default=None, help="comma-separated checkpoint stems")
     parser.add_argument("--image-format", choices=("png", "jpeg"), default=None)
+    parser.add_argument("--controlnet", action="store_true", help="install ControlNet (a1111, forge)")
+    parser.add_argument("--adetailer", action="store_true", help="install ADetailer (a1111, forge)")
     args = parser.parse_args(argv)
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     webui = StandInWebUI(args.flavor, models=models, auth=auth, generation_delay=args.delay,
-                         image_format=args.image_format, host=args.host, port=args.port)
+                         image_format=args.image_format, host=args.host, port=args.port,
+                         controlnet=args.controlnet, adetailer=args.adetailer)
     url = webui.start()
     sys.stderr.write(f"stand-in WebUI on {url}\n")
     sys.stderr.flush()

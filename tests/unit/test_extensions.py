@@ -181,10 +181,10 @@ def test_unknown_names_get_the_closest_ones_before_anything_is_posted(params, me
 
 
 @pytest.mark.parametrize(("flavor", "params", "message"), [
-    ("sdnext", CONTROLNET, "ControlNet is not supported on the SD.Next (SD.Next has its own control API"),
-    ("sdcpp", {"adetailer": True}, "ADetailer is not supported on the stable-diffusion.cpp server"),
-    ("sdnext", {"refiner_name": "rand-a"}, "The refiner is not supported on the SD.Next"),
-    ("sdcpp", {"vae_name": "x"}, "Choosing a VAE is not supported on the stable-diffusion.cpp server"),
+    ("sdnext", CONTROLNET, "ControlNet is not supported by SD.Next (it has its own control API"),
+    ("sdcpp", {"adetailer": True}, "ADetailer is not supported by stable-diffusion.cpp server"),
+    ("sdnext", {"refiner_name": "rand-a"}, "The refiner is not supported by SD.Next (it needs A1111 1.6+ or Forge); leave it empty for this server."),
+    ("sdcpp", {"vae_name": "x"}, "Choosing a VAE is not supported by stable-diffusion.cpp server"),
 ])
 def test_servers_without_the_feature_say_so(flavor, params, message):
     with StandInWebUI(flavor) as server:
@@ -246,3 +246,22 @@ def test_list_resources_says_null_for_what_is_not_installed():
         listed = overview(Catalog(WebUIClient(server.base_url)), Deadline(10), ["controlnet_models", "controlnet_modules", "adetailer_models", "vaes"])
     assert listed["controlnet_models"] is None and listed["controlnet_modules"] is None and listed["adetailer_models"] is None
     assert "ae.safetensors" in listed["vaes"]
+
+
+# ---- an older ControlNet that sends its maps anyway ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("return_maps", [False, True])
+def test_maps_a_server_sends_anyway_never_become_generated_images(webui, return_maps):
+    """The answer is [generated..., maps...]: files take len(all_seeds) images; maps only when asked for."""
+    from tests.conftest import BASE, generation_body
+
+    webui.rsps.get(BASE + "/controlnet/model_list", json={"model_list": ["None", OPENPOSE]})
+    webui.rsps.get(BASE + "/controlnet/module_list", json={"module_list": ["None", "openpose"]})
+    generated, detected = png_bytes(8, 8, (1, 2, 3)), png_bytes(8, 8, (250, 250, 250))
+    webui.answer_txt2img(generation_body([generated, detected], seeds=[41]))
+    sampling = read_sampling({"prompt": "x"})
+    settings = extras({**CONTROLNET, "controlnet_module": "openpose", "controlnet_return_maps": return_maps})
+    result = Generation(WebUIClient(BASE)).txt2img(sampling, Deadline(30), settings)
+    assert [i.data for i in result.images] == [generated] and result.seeds == [41]
+    assert [m.data for m in result.maps] == ([detected] if return_maps else [])
