@@ -265,3 +265,13 @@ def test_maps_a_server_sends_anyway_never_become_generated_images(webui, return_
     result = Generation(WebUIClient(BASE)).txt2img(sampling, Deadline(30), settings)
     assert [i.data for i in result.images] == [generated] and result.seeds == [41]
     assert [m.data for m in result.maps] == ([detected] if return_maps else [])
+
+
+def test_detection_and_lists_are_cached_like_the_other_lists():
+    with StandInWebUI("forge", controlnet=True, adetailer=True) as server:
+        for _ in range(2):
+            generate(server, {**CONTROLNET, "adetailer": True, "style": "cinematic", "vae": "ae.safetensors"})
+        gets = [r.path for r in server.requests if r.method == "GET"]
+    for route in ("/controlnet/model_list", "/controlnet/module_list", "/adetailer/v1/ad_model", "/sdapi/v1/prompt-styles",
+                  "/sdapi/v1/sd-modules"):
+        assert gets.count(route) == 1, route
