@@ -223,6 +223,8 @@ def _require(server: ServerInfo, what: str, flavors: tuple[str, ...], why: str =
 def prepare(catalog: Catalog, server: ServerInfo, settings: ExtensionSettings, deadline: Deadline) -> RequestAdditions:
     """Check every extension setting against the server and build what the request gets. No POST is made."""
     additions = RequestAdditions(extra_params=settings.extra_params, return_maps=settings.return_maps)
+    if settings.extra_params:
+        _require(server, "The extra_params field", ("a1111", "forge", "sdnext"), " (it silently ignores the fields it does not read)")
     if settings.controlnet:
         _require(server, "ControlNet", ("a1111", "forge"), " (it has its own control API, which this plugin does not use)")
         additions.alwayson_scripts[CONTROLNET_SCRIPT] = {"args": _controlnet_units(catalog, settings, deadline)}

@@ -185,6 +185,7 @@ def test_unknown_names_get_the_closest_ones_before_anything_is_posted(params, me
     ("sdcpp", {"adetailer": True}, "ADetailer is not supported by stable-diffusion.cpp server"),
     ("sdnext", {"refiner_name": "rand-a"}, "The refiner is not supported by SD.Next (it needs A1111 1.6+ or Forge); leave it empty for this server."),
     ("sdcpp", {"vae_name": "x"}, "Choosing a VAE is not supported by stable-diffusion.cpp server"),
+    ("sdcpp", {"extra_params": '{"eta": 0.5}'}, "The extra_params field is not supported by stable-diffusion.cpp server (it silently ignores"),
 ])
 def test_servers_without_the_feature_say_so(flavor, params, message):
     with StandInWebUI(flavor) as server:
