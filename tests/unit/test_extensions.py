@@ -276,3 +276,17 @@ def test_detection_and_lists_are_cached_like_the_other_lists():
     for route in ("/controlnet/model_list", "/controlnet/module_list", "/adetailer/v1/ad_model", "/sdapi/v1/prompt-styles",
                   "/sdapi/v1/sd-modules"):
         assert gets.count(route) == 1, route
+
+
+def test_the_stand_in_fails_an_unknown_refiner_and_skips_an_invalid_adetailer_dict_like_the_real_ones():
+    import requests
+
+    with StandInWebUI("a1111", adetailer=True) as server:
+        url = server.base_url + "/sdapi/v1/txt2img"
+        base = {"prompt": "x", "width": 64, "height": 64, "steps": 1}
+        refiner = requests.post(url, json={**base, "refiner_checkpoint": "nope"})
+        skipped = requests.post(url, json={**base, "alwayson_scripts": {"ADetailer": {"args": [True, False, {"ad_model": "face_yolov8n.pt", "ad_typo": 1}]}}})
+        log = list(server.extension_log)
+    assert refiner.status_code == 500 and "Could not find checkpoint with name nope" in refiner.text
+    assert skipped.status_code == 200 and "ADetailer model" not in skipped.json()["info"]
+    assert log == ["[-] ADetailer: invalid arguments, extra fields not permitted: ['ad_typo']"]
