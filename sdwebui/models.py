@@ -244,3 +244,17 @@ class ExtrasRequest(_Request):
     upscaling_resize_h: int | None = None
     upscaling_crop: bool | None = None
     show_extras_results: bool = True
+
+
+class InterrogateResponse(_Response):
+    """``POST /interrogate``: ``{"caption": ...}`` on A1111, Forge and SD.Next."""
+
+    caption: str | None = None
+
+
+class PngInfoResponse(_Response):
+    """``POST /png-info`` (tests/fixtures/forge/post_png_info.json): the infotext in ``info``."""
+
+    info: str | None = None
+    items: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict)

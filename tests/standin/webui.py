@@ -79,6 +79,7 @@ from tests.standin.hires import FORGE_HIRES_TYPE_ERROR, forge_hires_modules_miss
 from tests.standin.extensions import ExtensionsMixin
 from tests.standin.sdcpp import SdCppFlavor
 from tests.standin.sdnext import SDNEXT_SHA256, SdNextFlavor
+from tests.standin.info_routes import InfoRoutesMixin
 
 FLAVORS = ("forge", "a1111", "sdnext", "sdcpp")
 
@@ -242,7 +243,7 @@ class _FIFOLock:
 # The stand-in
 # --------------------------------------------------------------------------------------------------------------
 
-class StandInWebUI(SdCppFlavor, SdNextFlavor, ExtensionsMixin):
+class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
     """An in-process imitation of a WebUI's ``/sdapi/v1`` API on 127.0.0.1.
 
     flavor: "forge" | "a1111" | "sdnext" | "sdcpp".
@@ -510,6 +511,7 @@ class StandInWebUI(SdCppFlavor, SdNextFlavor, ExtensionsMixin):
             ("POST", f"{API}/refresh-checkpoints"): lambda call: _json_reply(200, None),
             ("POST", f"{API}/refresh-loras"): lambda call: _json_reply(200, None),
         })
+        routes.update(self._info_routes())
         if self.flavor == "forge":
             routes[("GET", f"{API}/sd-modules")] = lambda call: _json_reply(200, _fixture_json("get_sd_modules.json"))
         else:
