@@ -20,5 +20,6 @@ class Txt2ImgTool(WebUIToolMixin, Tool):
             settings = self.provider_settings()
             deadline = settings.deadline()
             sampling = read_sampling(with_generation_info(tool_parameters))
-            result = Generation(settings.client(), default_model=settings.default_model).txt2img(sampling, deadline)
+            extras = self.extension_settings(tool_parameters, mode="txt2img")
+            result = Generation(settings.client(), default_model=settings.default_model).txt2img(sampling, deadline, extras)
         yield from self.generation_messages(result, tool_parameters)
