@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from PIL import Image, ImageDraw  # noqa: E402
 
 from tests.harness.file_server import FileServer  # noqa: E402
-from tests.harness.plugin_process import PluginProcess, Result  # noqa: E402
+from tests.harness.plugin_process import PluginProcess, PluginStartError, Result  # noqa: E402
 
 PROVIDER = "sd_webui"
 WORKS = "works"
@@ -525,7 +525,11 @@ def main(argv: list[str]) -> int:
             print(f"Checking the WebUI at {url} through the plugin (python -m main over stdio, as Dify runs it).")
 
         files = stack.enter_context(FileServer())
-        plugin = stack.enter_context(PluginProcess(str(ROOT)))
+        try:
+            plugin = stack.enter_context(PluginProcess(str(ROOT)))
+        except PluginStartError as exc:
+            print(f"The plugin process did not start, so nothing was checked: {exc}", file=sys.stderr)
+            return 1
         check = Check(plugin, credentials_from_env(url, args.case_timeout), files, args.case_timeout)
         rows = run_checks(check)
 
