@@ -39,9 +39,10 @@ NOT_WORKING = {
 }
 
 
-def run_check(tmp_path: Path, *args: str, url: str | None = None, user: str = "", password: str = "") -> tuple[subprocess.CompletedProcess, dict]:
+def run_check(tmp_path: Path, *args: str, url: str | None = None, user: str = "", password: str = "",
+              **extra_env: str) -> tuple[subprocess.CompletedProcess, dict]:
     """Run the script as `make check-server` does: a fresh process that reads SD_WEBUI_* from its environment."""
-    env = {**os.environ, "SD_WEBUI_URL": url or "", "SD_WEBUI_USER": user, "SD_WEBUI_PASSWORD": password}
+    env = {**os.environ, "SD_WEBUI_URL": url or "", "SD_WEBUI_USER": user, "SD_WEBUI_PASSWORD": password, **extra_env}
     out = tmp_path / "check.json"
     proc = subprocess.run([sys.executable, str(SCRIPT), "--json", str(out), "--case-timeout", "20", *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
@@ -136,6 +137,13 @@ def test_without_a_url_it_says_what_to_set(tmp_path):
     proc, report = run_check(tmp_path)
     assert proc.returncode == 2 and report == {}
     assert "Set SD_WEBUI_URL" in proc.stderr and "--standin" in proc.stderr
+
+
+def test_a_plugin_that_cannot_start_is_one_clear_line(tmp_path):
+    # PYTHONSAFEPATH keeps the plugin's directory off sys.path, so `python -m main` cannot find main.py.
+    proc, report = run_check(tmp_path, url="http://127.0.0.1:9", PYTHONSAFEPATH="1")
+    assert proc.returncode == 1 and report == {}
+    assert "The plugin process did not start, so nothing was checked" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_make_target_runs_the_script():
