@@ -62,6 +62,7 @@ from urllib.parse import urlsplit
 from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
 
 from tests.fixtures.load import load_fixture
+from tests.standin.tasks import TaskQueue
 
 FLAVORS = ("forge", "a1111", "sdnext", "sdcpp")
 
@@ -286,7 +287,7 @@ class StandInWebUI:
         self._noise_lock = threading.Lock()
 
         self._lock = threading.RLock()          # guards every mutable attribute below
-        self._generation_lock = _FIFOLock()
+        self._generation_lock = self.tasks = TaskQueue(flavor, _FIFOLock())  # task ids: tests/standin/tasks.py
         self._stopping = threading.Event()
         self._interrupted = threading.Event()   # the running job should stop early
         self._interrupt_count = 0               # every POST /interrupt, for the "hang" fault
@@ -477,6 +478,7 @@ class StandInWebUI:
             ("POST", f"{API}/txt2img"): lambda call: self._generate(call, "txt2img"),
             ("POST", f"{API}/img2img"): lambda call: self._generate(call, "img2img"),
         }
+        routes.update(self.tasks.routes())
         if self.flavor != "sdnext":
             routes[("GET", f"{API}/schedulers")] = lambda call: _json_reply(200, self._schedulers)
             routes[("GET", f"{API}/latent-upscale-modes")] = lambda call: _json_reply(200, self._latent_modes)
@@ -538,6 +540,7 @@ class StandInWebUI:
         """Record the request, answer it, and stamp ``record.elapsed_s`` from ``received`` (monotonic) on."""
         received = time.monotonic() if received is None else received
         record = RecordedRequest(method, target, headers, _parse_json_or_none(raw), len(raw))
+        self.tasks.arrived(method, target, raw)
         with self._lock:
             self._records.append(record)
         try:
