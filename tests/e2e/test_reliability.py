@@ -46,9 +46,12 @@ def test_each_fault_is_one_specific_error_and_the_plugin_survives(plugin, standi
 
 def test_a_job_that_outlives_the_deadline_gets_interrupted_because_it_is_ours(plugin):
     with StandInWebUI("forge", generation_delay=120) as slow:  # a job far longer than the 10 s deadline
+        beats_before = len(plugin.heartbeats)
         started = time.monotonic()
         result = txt2img(plugin, slow, timeout="10")
         waited = time.monotonic() - started
+        beats = [t for t in plugin.heartbeats[beats_before:] if started <= t <= started + waited]
+        assert len(beats) >= 5, f"only {len(beats)} heartbeats (interval 1 s) while the call waited {waited:.0f} s"
         assert result.error["error_type"] == "InvokeServerUnavailableError"
         assert "did not finish within 10 s, so the job was interrupted" in result.error["message"]
         assert 9 <= waited < 30
