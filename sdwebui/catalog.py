@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sdwebui import models
+from sdwebui import checkpoints, models
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
-from sdwebui.server import ServerInfo, detect_server
+from sdwebui.server import SDNEXT_SIGMAS, ServerInfo, detect_server
 
 LIST_TTL_S = 60.0
 SERVER_TTL_S = 300.0
@@ -47,7 +47,11 @@ class Catalog:
         return value
 
     def server(self, deadline: Deadline, options: models.Options | None = None) -> ServerInfo:
-        return self._cached("server", SERVER_TTL_S, lambda: detect_server(self.client, deadline, options))
+        """The server family (detected once per base URL). The client learns it too, so that a route
+        this server lacks is reported as such rather than as "the API is off"."""
+        server = self._cached("server", SERVER_TTL_S, lambda: detect_server(self.client, deadline, options))
+        self.client.server_name = server.name
+        return server
 
     def models(self, deadline: Deadline, *, refresh: bool = False) -> list[models.SDModel]:
         return self._cached("sd-models", LIST_TTL_S, lambda: self.client.sd_models(deadline), refresh=refresh)
@@ -55,7 +59,12 @@ class Catalog:
     def samplers(self, deadline: Deadline) -> list[models.Sampler]:
         return self._cached("samplers", LIST_TTL_S, lambda: self.client.samplers(deadline))
 
-    def schedulers(self, deadline: Deadline) -> list[models.Scheduler] | None:
+    def schedulers(self, deadline: Deadline, server: ServerInfo) -> list[models.Scheduler] | None:
+        """The server's schedulers; SD.Next's sigma algorithms stand in for them; ``None``: no such setting."""
+        if server.scheduler_kind == "sigma":
+            return [models.Scheduler(name=name, label=name.capitalize()) for name in SDNEXT_SIGMAS]
+        if server.scheduler_kind is None:
+            return None
         return self._cached("schedulers", LIST_TTL_S, lambda: self.client.schedulers(deadline))
 
     def loras(self, deadline: Deadline) -> list[models.Lora]:
@@ -68,6 +77,21 @@ class Catalog:
         return self._cached("latent-upscale-modes", LIST_TTL_S, lambda: self.client.latent_upscale_modes(deadline))
 
 
+def active_model(catalog: Catalog, options: models.Options, server: ServerInfo, deadline: Deadline) -> str | None:
+    """The checkpoint the next generation without a model uses, by its title where it can be told.
+
+    SD.Next's options name the model last set even when another is loaded; its ``sd_checkpoint_hash``
+    names the loaded one. Elsewhere the options' name is the one used next (Forge loads it lazily).
+    """
+    available = catalog.models(deadline)
+    if not server.reloads_on_options:
+        loaded = checkpoints.loaded_model(options.sd_checkpoint_hash, available)
+        if loaded is not None:
+            return loaded.title
+    named = checkpoints.find_models(options.sd_model_checkpoint or "", available) if options.sd_model_checkpoint else []
+    return named[0].title if len(named) == 1 else options.sd_model_checkpoint
+
+
 RESOURCE_KINDS = ("models", "samplers", "schedulers", "loras", "upscalers")
 MAX_LISTED = 300  # keeps the agent's JSON small even with thousands of LoRAs
 
@@ -77,13 +101,13 @@ def overview(catalog: Catalog, deadline: Deadline, kinds: list[str] | None = Non
     kinds = kinds or list(RESOURCE_KINDS)
     options = catalog.client.options(deadline)
     server = catalog.server(deadline, options)
-    result: dict[str, Any] = {"server": server.name, "active_model": options.sd_model_checkpoint}
+    result: dict[str, Any] = {"server": server.name, "active_model": active_model(catalog, options, server, deadline)}
     if "models" in kinds:
         result["models"] = [{"title": m.title, "name": m.model_name} for m in catalog.models(deadline)][:MAX_LISTED]
     if "samplers" in kinds:
         result["samplers"] = [s.name for s in catalog.samplers(deadline)][:MAX_LISTED]
     if "schedulers" in kinds:
-        schedulers = catalog.schedulers(deadline) if server.has_schedulers else None
+        schedulers = catalog.schedulers(deadline, server)
         result["schedulers"] = None if schedulers is None else [s.name for s in schedulers][:MAX_LISTED]
     if "loras" in kinds:
         result["loras"] = [lora.name for lora in catalog.loras(deadline)][:MAX_LISTED]

@@ -13,7 +13,7 @@ import difflib
 import re
 from collections.abc import Iterable
 
-from sdwebui.errors import NotFound
+from sdwebui.errors import InvalidInput, NotFound
 from sdwebui.models import SDModel
 
 _HASH_SUFFIX = re.compile(r"\s*\[[0-9a-fA-F]{8,64}\]$")
@@ -52,16 +52,31 @@ def aliases(model: SDModel) -> set[str]:
     return names
 
 
-def find_model(name: str, models: Iterable[SDModel]) -> SDModel | None:
-    """The model ``name`` designates: exact alias first, then case-insensitively."""
+def find_models(name: str, models: Iterable[SDModel]) -> list[SDModel]:
+    """Every model ``name`` designates: exact aliases first, else case-insensitively.
+
+    Usually one or none. Two byte-identical files share a hash (seen on a real Forge:
+    ``rand-a.safetensors`` and ``sub/rand-b.safetensors``), so a hash may name several.
+    """
     wanted = name.strip()
     catalogue = list(models)
-    for model in catalogue:
-        if wanted in aliases(model):
-            return model
+    exact = [model for model in catalogue if wanted in aliases(model)]
+    if exact:
+        return exact
     lowered = wanted.lower()
-    matches = [m for m in catalogue if lowered in {a.lower() for a in aliases(m)}]
-    return matches[0] if len(matches) == 1 else None
+    return [m for m in catalogue if lowered in {a.lower() for a in aliases(m)}]
+
+
+def find_model(name: str, models: Iterable[SDModel]) -> SDModel | None:
+    """The one model ``name`` designates, ``None`` if none; a name that fits several is an error."""
+    matches = find_models(name, models)
+    if len(matches) > 1:
+        titles = ", ".join(m.title for m in matches)
+        raise InvalidInput(
+            f"The name '{name.strip()}' fits {len(matches)} checkpoints ({titles}), probably identical files that share "
+            "one hash; name the one you want by its title or file name."
+        )
+    return matches[0] if matches else None
 
 
 def resolve_model(name: str, models: list[SDModel]) -> SDModel:
@@ -85,3 +100,12 @@ def is_active(active: str | None, model: SDModel) -> bool:
         return False
     names = aliases(model)
     return active in names or _HASH_SUFFIX.sub("", active) in names
+
+
+def loaded_model(sha256: str | None, models: Iterable[SDModel]) -> SDModel | None:
+    """The model whose sha256 is ``sha256`` (``GET /options`` ``sd_checkpoint_hash``), if exactly one has it."""
+    digest = (sha256 or "").lower()
+    if not digest:
+        return None
+    matches = [m for m in models if m.sha256 and m.sha256.lower().startswith(digest)]
+    return matches[0] if len(matches) == 1 else None

@@ -27,6 +27,7 @@ from sdwebui.errors import (
     AuthenticationFailed,
     InvalidInput,
     MalformedResponse,
+    MissingRoute,
     NotFound,
     RequestRejected,
     ServerError,
@@ -34,6 +35,7 @@ from sdwebui.errors import (
     Unreachable,
     WebUIError,
 )
+from sdwebui.jobs import JobWatch
 from sdwebui.routing import ROUTE_HEADER, route_key
 
 API_PREFIX = "/sdapi/v1"
@@ -41,6 +43,8 @@ DEFAULT_CONNECT_TIMEOUT_S = 10.0
 # A 4 x 2048² PNG batch is ~25 MB of JSON; /loras has been seen at 31 MB.
 MAX_GENERATION_BYTES = 256 * 1024 * 1024
 MAX_LIST_BYTES = 64 * 1024 * 1024
+# A 404 on these means the API is off or this is not a WebUI, whatever the server family.
+_CORE_ROUTES = {f"{m} {API_PREFIX}/{p}" for m, p in (("GET", "sd-models"), ("GET", "options"), ("POST", "txt2img"), ("POST", "img2img"))}
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "0.0.0.0", "::1", "[::1]"}
 _CHUNK = 256 * 1024
 
@@ -101,6 +105,8 @@ class WebUIClient:
         self.username = username or url_user
         password = password or url_password
         self.connect_timeout = connect_timeout
+        # Set once the server family is known (Catalog.server): a 404 is then "this server lacks the route".
+        self.server_name: str | None = None
         self.session = session or requests.Session()
         self.session.trust_env = False  # the WebUI is on the admin's network, not behind the daemon's proxy
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
@@ -264,6 +270,11 @@ class WebUIClient:
                 status=status,
             )
         if status in (404, 405) and text in ("", "Not Found", "Method Not Allowed"):
+            if self.server_name and what not in _CORE_ROUTES:  # the API is on: this server just lacks this route
+                return MissingRoute(
+                    f"The {self.server_name} at {self.base_url} has no {what} (HTTP {status}), so it cannot do this; "
+                    "use an AUTOMATIC1111, Forge or SD.Next WebUI for it."
+                )
             return ApiNotFound(
                 f"{self.base_url} has no {what} (HTTP {status}): the API is off (start the WebUI with --api) "
                 "or this URL is not a Stable Diffusion WebUI."
@@ -291,6 +302,10 @@ class WebUIClient:
     def set_options(self, values: dict[str, Any], deadline: Deadline) -> None:
         self.post("options", values, deadline=deadline)
 
+    def reload_checkpoint(self, deadline: Deadline) -> None:
+        """SD.Next: load the checkpoint the options name (its ``POST /options`` only stores it in API mode)."""
+        self.post("reload-checkpoint", {}, deadline=deadline)
+
     def samplers(self, deadline: Deadline) -> list[models.Sampler]:
         return models.parse_list(models.Sampler, self.get("samplers", deadline=deadline), what="GET /samplers")
 
@@ -314,7 +329,7 @@ class WebUIClient:
         """GET a route that some servers lack: ``None`` on a plain 404."""
         try:
             return self.get(path, deadline=deadline)
-        except ApiNotFound:
+        except (ApiNotFound, MissingRoute):
             return None
 
     def txt2img(self, request: models.Txt2ImgRequest, deadline: Deadline) -> models.GenerationResponse:
@@ -349,8 +364,6 @@ class WebUIClient:
     def _post_job(self, route: str, body: dict[str, Any], deadline: Deadline) -> Any:
         """POST a long-running job. When the deadline fires, find out where the job stands and stop it only if it is
         ours and running (:class:`sdwebui.jobs.JobWatch`); the error says which."""
-        from sdwebui.jobs import JobWatch  # jobs uses this module's client; imported here to avoid a cycle
-
         watch = JobWatch(self, with_task_id=route in ("txt2img", "img2img"))
         body = watch.before_post(body, deadline)
         try:

@@ -66,5 +66,9 @@ class Unsupported(WebUIError):
     """This server cannot do what was asked (for example switching models on stable-diffusion.cpp)."""
 
 
+class MissingRoute(Unsupported):
+    """A server of a known family answered 404 for a route it does not have (sd.cpp lacks many)."""
+
+
 class OutputTooLarge(WebUIError):
     """The images are larger than Dify will take from a tool call."""

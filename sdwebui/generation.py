@@ -11,6 +11,10 @@ The flow for txt2img and img2img:
 5. decode the images (``len(all_seeds)`` of them from ``index_of_first_image``) and
    compare ``info`` with what was asked: a different model is an error, a different
    sampler, scheduler or missing LoRA is a warning.
+
+Each server family gets only fields it honours (``ServerInfo`` says which): real servers
+silently ignore or replace what they do not know, so anything they cannot do is refused
+before sending, and sizes they would change are adjusted first, with a warning.
 """
 
 from __future__ import annotations
@@ -20,15 +24,20 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sdwebui import checkpoints, names
+from sdwebui import checkpoints, names, sizes
 from sdwebui.catalog import Catalog
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
-from sdwebui.errors import MalformedResponse, ServerError, Unsupported
+from sdwebui.errors import InvalidInput, MalformedResponse, ServerError, Unsupported
 from sdwebui.images import decode_image_base64
+from sdwebui.inputs import output_size_for
 from sdwebui.models import GenerationInfo, GenerationResponse, Img2ImgRequest, LoraRef, Options, SDModel, Txt2ImgRequest
 from sdwebui.server import ServerInfo
 from sdwebui.settings import Img2ImgControls, SamplingSettings
+
+
+# The scheduler dropdown's only option on a server without schedulers: choosing it asks for none.
+NO_SCHEDULER = "automatic"
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,8 @@ class GeneratedImage:
     extension: str
     seed: int | None
     index: int
+    width: int  # read from the image itself: info may say otherwise
+    height: int
 
     @property
     def filename(self) -> str:
@@ -49,7 +60,7 @@ class GenerationResult:
     images: list[GeneratedImage]
     info: GenerationInfo
     server: ServerInfo
-    model: str | None  # the checkpoint title asked for, or the active one
+    model: str | None  # the checkpoint info names, as the server's title where it can be told
     sampler: str | None
     scheduler: str | None
     loras: list[names.LoraUse] = field(default_factory=list)
@@ -67,19 +78,20 @@ class GenerationResult:
         return {
             "seeds": self.seeds,
             "seed": self.seeds[0] if self.seeds else None,
-            "model": info.sd_model_name or self.model,
+            "model": self.model,
             "model_hash": info.sd_model_hash,
             "sampler": info.sampler_name or self.sampler,
             "scheduler": _schedule_type(info) or self.scheduler,
             "steps": info.steps,
             "cfg_scale": info.cfg_scale,
-            "width": info.width,
-            "height": info.height,
+            "width": self.images[0].width if self.images else None,
+            "height": self.images[0].height if self.images else None,
             "loras": [{"name": u.name, "weight": u.weight} for u in self.loras],
             "server": self.server.flavor,
             "infotexts": info.infotexts,
             "warnings": self.warnings,
-            "images": [{"filename": i.filename, "mime_type": i.mime_type, "size_bytes": len(i.data), "seed": i.seed} for i in self.images],
+            "images": [{"filename": i.filename, "mime_type": i.mime_type, "size_bytes": len(i.data), "seed": i.seed,
+                        "width": i.width, "height": i.height} for i in self.images],
             "elapsed_s": round(self.elapsed_s, 3),
         }
 
@@ -90,6 +102,7 @@ class Img2ImgInputs:
 
     init_image: str
     controls: Img2ImgControls
+    input_size: tuple[int, int]  # the output follows it unless a size was given
     mask: str | None = None
 
 
@@ -113,6 +126,9 @@ class Generation:
         self._route_by_model(wanted, deadline)
         options = self.client.options(deadline)
         server = self.catalog.server(deadline, options)
+        warnings: list[str] = []
+        settings = self._sized_for(server, settings, img2img, warnings)
+        check_supported(server, settings, img2img)
         model, switched = self.ensure_model(wanted, options, server, deadline)
         self._route_by_model(model.title if model else options.sd_model_checkpoint or "", deadline)
         sampler, scheduler = self._sampler_and_scheduler(settings, server, deadline)
@@ -126,13 +142,14 @@ class Generation:
             response = self.client.img2img(request, deadline)
 
         images = decode_images(response)
-        self._check_model(model, response.info, server)
-        warnings = fallback_warnings(response.info, server, sampler, scheduler, loras)
+        ran = self._model_that_ran(model, response.info, server, deadline)
+        warnings += size_warnings(images, settings, server, hires=img2img is None)
+        warnings += fallback_warnings(response.info, server, sampler, scheduler, loras)
         return GenerationResult(
             images=images,
             info=response.info,
             server=server,
-            model=model.title if model else options.sd_model_checkpoint,
+            model=ran,
             sampler=sampler,
             scheduler=scheduler,
             loras=loras,
@@ -147,6 +164,23 @@ class Generation:
         active one the WebUI reported. An unknown name sends none (``ensure_model`` reports it)."""
         model = checkpoints.find_model(name, self.catalog.models(deadline)) if name else None
         self.client.route_by_model(model.title if model else None)
+
+    @staticmethod
+    def _sized_for(server: ServerInfo, settings: SamplingSettings, img2img: Img2ImgInputs | None,
+                   warnings: list[str]) -> SamplingSettings:
+        """The size to ask for: img2img follows its input; a size the server would change is adjusted now."""
+        if img2img is not None and not settings.size_given:
+            # The WebUI does not take the size from the init image; it would stretch it to 512x512.
+            settings = settings.with_size(*output_size_for(*img2img.input_size))
+        wanted = (settings.width, settings.height)
+        fitted = sizes.fit_to_multiple(*wanted, server.size_multiple)
+        if fitted != wanted:
+            warnings.append(
+                f"The {server.name} only makes sizes in multiples of {server.size_multiple}, so {fitted[0]}x{fitted[1]} "
+                f"was asked for instead of {wanted[0]}x{wanted[1]}."
+            )
+            settings = settings.with_size(*fitted)
+        return settings
 
     def ensure_model(self, name: str, options: Options, server: ServerInfo, deadline: Deadline) -> tuple[SDModel | None, bool]:
         """Resolve ``name`` and make it the active checkpoint if it is not already. Returns ``(model, switched)``."""
@@ -163,35 +197,47 @@ class Generation:
                     "or leave the model empty."
                 )
             model = model or checkpoints.resolve_model(name, available)
-        if not server.can_switch_models or checkpoints.is_active(options.sd_model_checkpoint, model):
+        if not server.can_switch_models or is_loaded(options, model, server):
             return model, False
         # No GET /options to confirm: behind a load balancer it may reach another WebUI. The request
-        # carries the model in override_settings too, and info.sd_model_name is checked afterwards.
+        # carries the model in override_settings too, and info is checked afterwards.
         self.client.set_options({"sd_model_checkpoint": model.title}, deadline)
+        if not server.reloads_on_options:
+            self.client.reload_checkpoint(deadline)
         return model, True
 
     def _sampler_and_scheduler(self, settings: SamplingSettings, server: ServerInfo, deadline: Deadline) -> tuple[str | None, str | None]:
         sampler = scheduler = None
         if not (settings.sampler or settings.scheduler):
             return sampler, scheduler
-        schedulers = self.catalog.schedulers(deadline) if server.has_schedulers else None
+        schedulers = self.catalog.schedulers(deadline, server)
         if settings.sampler:
-            sampler, scheduler = names.resolve_sampler(settings.sampler, self.catalog.samplers(deadline), schedulers)
-        if settings.scheduler:
+            samplers = self.catalog.samplers(deadline)
+            if server.flavor == "sdcpp":
+                samplers = names.with_aliases(samplers, names.SDCPP_SAMPLER_ALIASES)
+            sampler, scheduler = names.resolve_sampler(settings.sampler, samplers, schedulers)
+        if settings.scheduler and not (schedulers is None and settings.scheduler.lower() == NO_SCHEDULER):
             if schedulers is None:
                 raise Unsupported(
-                    f"The {server.name} has no separate scheduler setting; leave the scheduler empty "
-                    "(on SD.Next the sampler name carries it)."
+                    f"The {server.name} has no separate scheduler setting (no /schedulers); leave the scheduler empty."
                 )
             scheduler = names.resolve_scheduler(settings.scheduler, schedulers)
         return sampler, scheduler
 
     def _hires_upscaler(self, settings: SamplingSettings, deadline: Deadline) -> str | None:
+        """The hires upscaler by the server's own name; by default "Latent", or the server's first latent mode."""
         if settings.hires is None:
             return None
         available = [m.name for m in self.catalog.latent_upscale_modes(deadline)]
         available += [u.name for u in self.catalog.upscalers(deadline) if u.name != "None"]
-        return names.resolve_upscaler(settings.hires.upscaler, available)
+        if settings.hires.upscaler:
+            return names.resolve_upscaler(settings.hires.upscaler, available)
+        # SD.Next has no "Latent" (its latent modes are "Latent Nearest", ...) and would silently not upscale.
+        latent = [name for name in available if name.lower().startswith("latent")]
+        default = "Latent" if "Latent" in available else (latent or available or [""])[0]
+        if not default:
+            raise Unsupported("The WebUI lists no upscalers or latent modes, so hires fix cannot run; turn hires fix off.")
+        return default
 
     def _request(
         self,
@@ -215,6 +261,9 @@ class Generation:
             overrides["sd_model_checkpoint"] = model.title
         if settings.clip_skip is not None and not server.clip_skip_as_field:
             overrides["CLIP_stop_at_last_layers"] = settings.clip_skip
+        if scheduler and server.scheduler_kind == "sigma" and scheduler != "default":
+            overrides["schedulers_sigma"] = scheduler
+        overrides = overrides if server.takes_overrides else {}
         fields: dict[str, Any] = dict(
             prompt=prompt,
             negative_prompt=settings.negative_prompt,
@@ -224,55 +273,104 @@ class Generation:
             cfg_scale=settings.cfg_scale,
             seed=settings.seed,
             batch_size=settings.batch_size,
-            n_iter=1,
+            n_iter=1 if server.flavor != "sdcpp" else None,  # sd.cpp ignores it; batch_size is its only count
             sampler_name=sampler,
-            scheduler=scheduler if server.has_schedulers else None,
+            scheduler=scheduler if server.scheduler_kind == "field" else None,
             clip_skip=settings.clip_skip if server.clip_skip_as_field else None,
             lora=lora_array,
             override_settings=overrides or None,
             override_settings_restore_afterwards=False if overrides else None,
         )
+        if server.flavor == "sdcpp":  # it always sends and never saves; the fields are not read
+            fields.update(send_images=None, save_images=None)
         if settings.hires is not None and img2img is None:
+            hires = settings.hires
             fields.update(
                 enable_hr=True,
-                hr_scale=settings.hires.scale,
+                hr_scale=hires.scale,
                 hr_upscaler=hr_upscaler,
-                hr_second_pass_steps=settings.hires.second_pass_steps,
                 # Always sent with hires: without it A1111 fails with a TypeError.
-                denoising_strength=settings.hires.denoising_strength,
+                denoising_strength=hires.denoising_strength,
             )
+            if hires.second_pass_steps or server.hires_steps_field == "hr_second_pass_steps":
+                fields[server.hires_steps_field] = hires.second_pass_steps
+            if server.needs_hr_additional_modules:  # Forge: TypeError 'NoneType' is not iterable without it
+                fields["hr_additional_modules"] = ["Use same choices"]
         if img2img is None:
             return Txt2ImgRequest(**fields)
         controls = img2img.controls
-        fields.update(init_images=[img2img.init_image], denoising_strength=controls.denoising_strength, resize_mode=controls.resize_mode)
+        fields.update(init_images=[img2img.init_image], denoising_strength=controls.denoising_strength)
+        if server.has_img2img_controls:
+            fields["resize_mode"] = controls.resize_mode
         if img2img.mask is not None:
-            fields.update(
-                mask=img2img.mask,
-                mask_blur=controls.mask_blur,
-                inpainting_fill=controls.inpainting_fill,
-                inpaint_full_res=controls.only_masked,
-                inpaint_full_res_padding=controls.padding,
-                inpainting_mask_invert=int(controls.invert_mask),
-            )
+            fields.update(mask=img2img.mask, inpainting_mask_invert=int(controls.invert_mask))
+            if server.has_img2img_controls:
+                fields.update(
+                    mask_blur=controls.mask_blur,
+                    inpainting_fill=controls.inpainting_fill,
+                    inpaint_full_res=controls.only_masked,
+                    inpaint_full_res_padding=controls.padding,
+                )
         return Img2ImgRequest(**fields)
 
-    def _check_model(self, model: SDModel | None, info: GenerationInfo, server: ServerInfo) -> None:
-        """A different model than the one asked for is an error: the images are not what was wanted."""
-        if model is None or not server.can_switch_models:
-            return
-        if info.sd_model_name:
-            ran = info.sd_model_name
-            ok = ran.lower() in {a.lower() for a in checkpoints.aliases(model)}
-        elif info.sd_model_hash and (model.hash or model.sha256):
-            ran = info.sd_model_hash
-            ok = ran.lower() in {(model.hash or "").lower(), (model.sha256 or "")[:10].lower(), (model.sha256 or "").lower()}
-        else:
-            return
-        if not ok:
+    def _model_that_ran(self, model: SDModel | None, info: GenerationInfo, server: ServerInfo, deadline: Deadline) -> str | None:
+        """The checkpoint ``info`` names, by its title; another model than the one asked for is an error.
+
+        ``info`` is the authority, never ``GET /options``: SD.Next's options name the model last set
+        even when another one is loaded, and its ``info`` carries only the loaded model's hash.
+        """
+        named = info.sd_model_name or info.sd_model_hash
+        if not named:
+            return model.title if model else None
+        matches = checkpoints.find_models(named, self.catalog.models(deadline))
+        if not matches:  # a model hashed since the list was read
+            matches = checkpoints.find_models(named, self.catalog.models(deadline, refresh=True))
+        if model is not None and model in matches:
+            return model.title
+        if model is not None and server.can_switch_models and (matches or info.sd_model_name):
             raise ServerError(
-                f"Asked for model '{model.title}' but the WebUI generated with '{ran}'; the switch silently failed "
+                f"Asked for model '{model.title}' but the WebUI generated with '{named}'; the switch silently failed "
                 "(out of memory, or a damaged or missing file?). Check the WebUI console, then try again."
             )
+        if model is not None and not matches:
+            return model.title  # only an unknown hash: nothing says it is another model
+        return matches[0].title if len(matches) == 1 else named
+
+
+def is_loaded(options: Options, model: SDModel, server: ServerInfo) -> bool:
+    """Whether ``GET /options`` says ``model`` is the active checkpoint, in any of its forms.
+
+    SD.Next (API mode) names the model last set even when another is loaded; its
+    ``sd_checkpoint_hash`` is the sha256 of the one really loaded, so it is checked too.
+    """
+    if not checkpoints.is_active(options.sd_model_checkpoint, model):
+        return False
+    if server.reloads_on_options:
+        return True
+    loaded = (options.sd_checkpoint_hash or "").lower()
+    return not loaded or not model.sha256 or model.sha256.lower().startswith(loaded)
+
+
+def check_supported(server: ServerInfo, settings: SamplingSettings, img2img: Img2ImgInputs | None) -> None:
+    """Refuse what this server would silently ignore, before anything is sent."""
+    if server.max_steps is not None and settings.steps > server.max_steps:
+        raise Unsupported(f"The {server.name} takes at most {server.max_steps} steps and would silently use fewer; lower steps.")
+    if server.needs_prompt and not settings.prompt:
+        raise InvalidInput(f"The {server.name} needs a prompt; describe the image to make.")
+    if img2img is not None and not server.has_img2img_controls:
+        ignored = img2img_controls_set(img2img.controls)
+        if ignored:
+            raise Unsupported(
+                f"The {server.name} does not support {', '.join(ignored)} and would ignore them; leave them at their defaults."
+            )
+
+
+def img2img_controls_set(controls: Img2ImgControls) -> list[str]:
+    """The img2img controls set to something other than their defaults (only mask and inversion are universal)."""
+    default = Img2ImgControls()
+    labels = {"resize_mode": "resize mode", "mask_blur": "mask blur", "inpainting_fill": "masked content",
+              "only_masked": "inpaint area", "padding": "inpaint padding"}
+    return [label for field_name, label in labels.items() if getattr(controls, field_name) != getattr(default, field_name)]
 
 
 def decode_images(response: GenerationResponse) -> list[GeneratedImage]:
@@ -295,7 +393,8 @@ def decode_images(response: GenerationResponse) -> list[GeneratedImage]:
         data, mime, ext = decode_image_base64(encoded)
         del encoded
         seed = info.all_seeds[offset] if offset < len(info.all_seeds) else info.seed
-        images.append(GeneratedImage(data=data, mime_type=mime, extension=ext, seed=seed, index=offset))
+        width, height = sizes.image_size(data)
+        images.append(GeneratedImage(data=data, mime_type=mime, extension=ext, seed=seed, index=offset, width=width, height=height))
         time.sleep(0)  # under gevent: let the heartbeat and other calls run between large images
     return images
 
@@ -322,6 +421,15 @@ def _schedule_type(info: GenerationInfo) -> str | None:
 
 def _lora_hashes(info: GenerationInfo) -> str:
     return _info_field(info, "Lora hashes", _LORA_HASHES)
+
+
+def size_warnings(images: list[GeneratedImage], settings: SamplingSettings, server: ServerInfo, *, hires: bool) -> list[str]:
+    """A warning when the images are not the size asked for (the size reported is always theirs)."""
+    scale = settings.hires.scale if hires and settings.hires else None
+    asked = sizes.expected_size(settings.width, settings.height, scale)
+    first_pass = (settings.width, settings.height) if scale else None
+    got = sorted({(image.width, image.height) for image in images} - {asked})
+    return [sizes.describe_difference(server.name, server.size_multiple, asked, size, first_pass) for size in got]
 
 
 def fallback_warnings(

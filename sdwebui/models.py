@@ -124,6 +124,8 @@ class Options(_Response):
 
     sd_model_checkpoint: str | None = None
     samples_format: str | None = None
+    # sha256 of the checkpoint actually loaded (A1111, SD.Next); may lag behind sd_model_checkpoint.
+    sd_checkpoint_hash: str | None = None
 
 
 def parse[T: BaseModel](model: type[T], data: object, *, what: str) -> T:
@@ -170,7 +172,7 @@ class Txt2ImgRequest(_Request):
     cfg_scale: float
     seed: int = -1
     batch_size: int = 1
-    n_iter: int = 1
+    n_iter: int | None = 1  # None for sd.cpp, which ignores it
     sampler_name: str | None = None
     scheduler: str | None = None
     clip_skip: int | None = None
@@ -179,12 +181,14 @@ class Txt2ImgRequest(_Request):
     hr_scale: float | None = None
     hr_upscaler: str | None = None
     hr_second_pass_steps: int | None = None
+    hr_steps: int | None = None  # stable-diffusion.cpp's name for hr_second_pass_steps
+    hr_additional_modules: list[str] | None = None  # Forge: must be a list with hires fix, or it fails
     denoising_strength: float | None = None
     override_settings: dict[str, Any] | None = None
     # False keeps the override model loaded: one load per switch, and GET /options tells the truth.
     override_settings_restore_afterwards: bool | None = None
-    send_images: bool = True
-    save_images: bool = False
+    send_images: bool | None = True  # None for sd.cpp, which does not read them
+    save_images: bool | None = False
 
 
 class Img2ImgRequest(Txt2ImgRequest):

@@ -45,7 +45,7 @@ BASE = Preset(steps=20, cfg_scale=7.0, sampler="", scheduler=None, width=512, he
 @dataclass(frozen=True)
 class Hires:
     scale: float
-    upscaler: str
+    upscaler: str  # "" = the server's default latent mode
     second_pass_steps: int
     denoising_strength: float
 
@@ -192,7 +192,7 @@ def read_sampling(params: Mapping[str, Any], *, prompt_required: bool = True) ->
     if read_bool(params, "enable_hr"):
         hires = Hires(
             scale=read_float(params, "hr_scale", 2.0, low=1.0, high=4.0),
-            upscaler=read_choice(params, "hr_upscaler") or "Latent",
+            upscaler=read_choice(params, "hr_upscaler"),  # "": the server's own latent default
             second_pass_steps=read_int(params, "hr_second_pass_steps", 0, low=0, high=MAX_STEPS),
             denoising_strength=read_float(params, "denoising_strength", 0.5, low=0.0, high=1.0),
         )

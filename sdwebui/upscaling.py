@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 from sdwebui import names
 from sdwebui.catalog import Catalog
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
-from sdwebui.errors import MalformedResponse, NotFound
+from sdwebui.errors import MalformedResponse, NotFound, Unsupported
 from sdwebui.images import decode_image_base64
 from sdwebui.models import ExtrasRequest
 from sdwebui.settings import UpscaleSettings
+from sdwebui.sizes import image_size
 
 # Used when no upscaler is named, best first, if the server has them.
 PREFERRED_UPSCALERS = ("R-ESRGAN 4x+", "ESRGAN_4x", "SwinIR_4x", "Lanczos")
@@ -37,6 +37,12 @@ class UpscaleResult:
 
 def upscale(client: WebUIClient, image_base64: str, settings: UpscaleSettings, deadline: Deadline, *, catalog: Catalog | None = None) -> UpscaleResult:
     catalog = catalog or Catalog(client)
+    server = catalog.server(deadline)
+    if not server.can_upscale:
+        raise Unsupported(
+            f"The {server.name} cannot upscale (it has no /extra-single-image); use an AUTOMATIC1111, Forge or SD.Next "
+            "WebUI for this tool."
+        )
     available = [u.name for u in catalog.upscalers(deadline) if u.name != "None"]
     if settings.upscaler:
         upscaler = names.resolve_upscaler(settings.upscaler, available)
@@ -54,12 +60,5 @@ def upscale(client: WebUIClient, image_base64: str, settings: UpscaleSettings, d
     if not response.image:
         raise MalformedResponse("The WebUI answered the upscale without an image; check its console for errors.")
     data, mime, ext = decode_image_base64(response.image, what="upscaled image")
-    width, height = _image_size(data)
+    width, height = image_size(data)
     return UpscaleResult(data=data, mime_type=mime, extension=ext, width=width, height=height, upscaler=upscaler)
-
-
-def _image_size(data: bytes) -> tuple[int, int]:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as img:  # reads the header only
-        return img.size

@@ -72,8 +72,8 @@ class MockWebUI:
         return 200, {}, "null"
 
     def answer_txt2img(self, body: Any = None, status: int = 200, route: str = "txt2img", **kwargs: Any) -> None:
-        if body is None:
-            body = generation_body([png_bytes()], seeds=[1234])
+        if body is None:  # the size asked for by default, as a real server would make it
+            body = generation_body([png_bytes(512, 512)], seeds=[1234])
         self.rsps.post(f"{API}/{route}", json=body, status=status, **kwargs)
 
     def calls(self, method: str, route: str) -> list:

@@ -9,7 +9,6 @@ from dify_plugin import Tool
 from dify_plugin.entities.tool import ToolInvokeMessage
 
 from sdwebui.generation import Generation, Img2ImgInputs
-from sdwebui.inputs import output_size_for
 from sdwebui.settings import read_img2img_controls, read_sampling
 from tools.dify_errors import reported_as_dify_errors
 from tools.webui_tool import WebUIToolMixin
@@ -24,8 +23,7 @@ class Img2ImgTool(WebUIToolMixin, Tool):
             controls = read_img2img_controls(tool_parameters)
             image = self.input_image(tool_parameters, "image", what="input image", required=True)
             mask = self.input_image(tool_parameters, "mask", what="mask")
-            if not sampling.size_given:  # the WebUI would otherwise stretch the result to 512x512
-                sampling = sampling.with_size(*output_size_for(image.image.width, image.image.height))
-            inputs = Img2ImgInputs(init_image=image.base64, controls=controls, mask=mask.base64 if mask else None)
+            inputs = Img2ImgInputs(init_image=image.base64, controls=controls, mask=mask.base64 if mask else None,
+                                   input_size=(image.image.width, image.image.height))
             result = Generation(settings.client(), default_model=settings.default_model).img2img(sampling, inputs, deadline)
         yield from self.generation_messages(result, tool_parameters)

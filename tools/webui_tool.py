@@ -16,7 +16,7 @@ from sdwebui.catalog import Catalog
 from sdwebui.config import ProviderSettings
 from sdwebui.deadline import Deadline
 from sdwebui.errors import InvalidInput
-from sdwebui.generation import GenerationResult
+from sdwebui.generation import NO_SCHEDULER, GenerationResult
 from sdwebui.inputs import FileRef, InputImage, read_input_image
 from sdwebui.output import fit_output
 from sdwebui.settings import read_oversize_format
@@ -38,7 +38,15 @@ def _sampler_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOpti
 
 
 def _scheduler_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:
-    return [_option(s.name, s.label or s.name) for s in catalog.schedulers(deadline) or []]
+    """The server's schedulers; never an empty list, which would look like a broken dropdown."""
+    server = catalog.server(deadline)
+    schedulers = catalog.schedulers(deadline, server)
+    if schedulers is None:
+        return [_option(NO_SCHEDULER, f"None: the {server.name} has no separate scheduler")]
+    if server.scheduler_kind == "sigma":
+        return [_option(s.name, f"{s.label} sigmas (the {server.name} has no separate scheduler; this sets its sigma algorithm)")
+                for s in schedulers]
+    return [_option(s.name, s.label or s.name) for s in schedulers]
 
 
 def _lora_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:
@@ -142,9 +150,8 @@ def describe(result: GenerationResult) -> str:
     """One line for an Agent chat, plus one line per warning."""
     count = len(result.images)
     seeds = ", ".join(str(s) for s in result.seeds) or "unknown"
-    info = result.info
-    size = f"{info.width}x{info.height}" if info.width and info.height else ""
-    model = info.sd_model_name or result.model or "the active model"
+    size = ", ".join(dict.fromkeys(f"{image.width}x{image.height}" for image in result.images))  # the images' own sizes
+    model = result.model or "the active model"
     parts = [f"Generated {count} image{'s' if count != 1 else ''} with {model}", f"seed{'s' if len(result.seeds) > 1 else ''} {seeds}"]
     if size:
         parts.append(size)

@@ -44,9 +44,9 @@ def test_txt2img_returns_the_webuis_image_bytes_as_a_blob(plugin, standin):
     assert result.error is None, result.error
     assert [b.data for b in result.blobs] == standin.last_images
     assert result.blobs[0].mime_type == "image/png" and result.blobs[0].filename == "sd-1234.png"
-    assert result.jsons[0]["seeds"] == [1234] and result.jsons[0]["model"] == "rand-a"
-    assert result.variables["seed"] == 1234
-    assert result.texts[-1].startswith("Generated 1 image with rand-a, seed 1234, 64x64.")
+    assert result.jsons[0]["seeds"] == [1234] and result.jsons[0]["model"] == "rand-a.safetensors [17b6bb621c]"
+    assert result.variables["seed"] == 1234 and (result.variables["width"], result.variables["height"]) == (64, 64)
+    assert result.texts[-1].startswith("Generated 1 image with rand-a.safetensors [17b6bb621c], seed 1234, 64x64.")
     assert standin.requests_to("POST", "/sdapi/v1/options") == []  # rand-a was already active
 
 
@@ -59,7 +59,7 @@ def test_txt2img_switches_model_once_and_every_image_comes_back(plugin, standin)
     assert len(set(first.jsons[0]["seeds"])) == 3
     assert [r.json for r in standin.requests_to("POST", "/sdapi/v1/options")] == [{"sd_model_checkpoint": "rand-b.safetensors"}]
     assert standin.model_loads == 1  # Forge loads lazily: rand-b once, at the first generation, then it stays
-    assert first.jsons[0]["model"] == "rand-b"
+    assert first.jsons[0]["model"] == "rand-b.safetensors"  # its title: not hashed yet when the list was read
 
 
 def test_errors_come_back_as_one_sentence(plugin, standin):

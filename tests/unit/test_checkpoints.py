@@ -51,3 +51,21 @@ def test_sdnext_titles_without_extension():
 def test_empty_model_list_says_where_to_put_models():
     with pytest.raises(errors.NotFound, match="models/Stable-diffusion"):
         checkpoints.resolve_model("x", [])
+
+
+DUPLICATES = [SDModel.model_validate(m) for m in fixture_json("get_sd_models_same_file_in_two_folders")]
+
+
+@pytest.mark.parametrize("name", ["38b3a15ec8", "38B3A15EC8", DUPLICATES[0].sha256])
+def test_a_hash_shared_by_two_identical_files_is_refused_as_ambiguous(name):
+    with pytest.raises(errors.InvalidInput) as raised:
+        checkpoints.resolve_model(name, DUPLICATES)
+    message = str(raised.value)
+    assert "rand-a.safetensors [38b3a15ec8]" in message and "sub/rand-b.safetensors [38b3a15ec8]" in message
+    assert "title or file name" in message
+
+
+@pytest.mark.parametrize("name,index", [("rand-a", 0), ("sub/rand-b.safetensors [38b3a15ec8]", 1), ("sub_rand-b", 1),
+                                        ("rand-b.safetensors", 1), ("rand-a.safetensors [38b3a15ec8]", 0)])
+def test_titles_and_file_names_still_pick_one_of_two_identical_files(name, index):
+    assert checkpoints.resolve_model(name, DUPLICATES) is DUPLICATES[index]

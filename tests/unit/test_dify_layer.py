@@ -49,7 +49,7 @@ def test_provider_empty_model_list(webui):
 
 
 def test_tool_yields_blobs_then_info_then_one_text_line(webui):
-    a, b = png_bytes(color=(9, 9, 9)), png_bytes(color=(8, 8, 8))
+    a, b = png_bytes(512, 512, color=(9, 9, 9)), png_bytes(512, 512, color=(8, 8, 8))
     webui.answer_txt2img(generation_body([a, b], seeds=[100, 101]))
     messages = invoke({"prompt": "a red apple", "batch_size": 2})
     kinds = [m.type.value for m in messages]
@@ -57,10 +57,10 @@ def test_tool_yields_blobs_then_info_then_one_text_line(webui):
     assert [m.message.blob for m in messages[:2]] == [a, b]
     assert [m.meta for m in messages[:2]] == [{"mime_type": "image/png", "filename": "sd-100.png"}, {"mime_type": "image/png", "filename": "sd-101.png"}]
     summary = messages[2].message.json_object
-    assert summary["seeds"] == [100, 101] and summary["model"] == "rand-a"
+    assert summary["seeds"] == [100, 101] and summary["model"] == "rand-a.safetensors [17b6bb621c]"  # info's model, by title
     variables = {m.message.variable_name: m.message.variable_value for m in messages if m.type.value == "variable"}
     assert variables["seed"] == 100 and variables["seeds"] == [100, 101]
-    assert messages[-1].message.text.startswith("Generated 2 images with rand-a, seeds 100, 101")
+    assert messages[-1].message.text == "Generated 2 images with rand-a.safetensors [17b6bb621c], seeds 100, 101, 512x512."
     assert "iVBOR" not in json.dumps(summary)  # never base64 in JSON
 
 

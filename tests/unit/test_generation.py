@@ -108,7 +108,7 @@ def test_unknown_sampler_is_refused_instead_of_silently_replaced(webui):
 def test_a_silent_sampler_fallback_becomes_a_warning(webui):
     recorded = fixture_json("bad_txt2img_unknown_sampler_short")
     info = json.loads(recorded["info"])
-    webui.answer_txt2img(generation_body([png_bytes()], sampler_name=info["sampler_name"], infotexts=info["infotexts"]))
+    webui.answer_txt2img(generation_body([png_bytes(512, 512)], sampler_name=info["sampler_name"], infotexts=info["infotexts"]))
     result = run(webui, {"prompt": "x", "sampler_name": "Euler"})
     assert result.warnings == ["The WebUI used sampler 'DPM++ 2M' instead of 'Euler'."]
     assert result.summary()["warnings"] == result.warnings
@@ -116,7 +116,7 @@ def test_a_silent_sampler_fallback_becomes_a_warning(webui):
 
 def test_loras_become_prompt_tags_and_are_checked_in_info(webui):
     recorded = json.loads(fixture_json("post_txt2img_with_lora_short")["info"])
-    webui.answer_txt2img(generation_body([png_bytes()], extra_generation_params=recorded["extra_generation_params"], infotexts=recorded["infotexts"]))
+    webui.answer_txt2img(generation_body([png_bytes(512, 512)], extra_generation_params=recorded["extra_generation_params"], infotexts=recorded["infotexts"]))
     result = run(webui, {"prompt": "a red apple", "loras": "rand-lora:0.8"})
     assert webui.sent_json("txt2img")["prompt"] == "a red apple <lora:rand-lora:0.8>"
     assert result.warnings == []
@@ -130,7 +130,7 @@ def test_a_lora_missing_from_info_is_a_warning(webui):
 
 def test_a_silent_scheduler_fallback_becomes_a_warning(webui):
     recorded = json.loads(fixture_json("bad_txt2img_unknown_scheduler_short")["info"])  # asked karras-like, got Automatic
-    webui.answer_txt2img(generation_body([png_bytes()], infotexts=recorded["infotexts"]))
+    webui.answer_txt2img(generation_body([png_bytes(512, 512)], infotexts=recorded["infotexts"]))
     result = run(webui, {"prompt": "x", "scheduler_name": "karras"})
     assert result.warnings == ["The WebUI used scheduler 'Automatic' instead of 'karras'."]
 

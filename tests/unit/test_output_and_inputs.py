@@ -26,7 +26,7 @@ def big_png(width: int = 800, height: int = 800) -> bytes:
 
 
 def generated(data: bytes, seed: int = 1) -> GeneratedImage:
-    return GeneratedImage(data=data, mime_type="image/png", extension="png", seed=seed, index=0)
+    return GeneratedImage(data=data, mime_type="image/png", extension="png", seed=seed, index=0, width=8, height=8)
 
 
 def test_under_the_limit_nothing_changes():

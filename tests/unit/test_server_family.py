@@ -22,7 +22,7 @@ def sent(server: StandInWebUI) -> dict:
     return server.requests_to("POST", "/sdapi/v1/txt2img")[-1].json
 
 
-@pytest.mark.parametrize(("flavor", "has_schedulers"), [("a1111", True), ("forge", True), ("sdnext", False), ("sdcpp", True)])
+@pytest.mark.parametrize(("flavor", "has_schedulers"), [("a1111", True), ("forge", True), ("sdnext", True), ("sdcpp", True)])
 def test_detects_each_server_once_per_base_url(flavor, has_schedulers):
     with StandInWebUI(flavor) as server:
         client = WebUIClient(server.base_url)
@@ -40,7 +40,7 @@ def test_a1111_switches_and_reports_errors_in_errors():
         body = sent(server)
         assert (body["sampler_name"], body["scheduler"]) == ("Euler a", "karras")
         assert body["override_settings"]["sd_model_checkpoint"].startswith("rand-b")
-        assert result.summary()["model"] == "rand-b" and result.warnings == []
+        assert result.summary()["model"] == "rand-b.safetensors" and result.warnings == []
         server.inject("oom")
         with pytest.raises(errors.ServerError, match="CUDA out of memory"):
             generate(server, {"prompt": "x"})
@@ -55,8 +55,10 @@ def test_sdnext_gets_no_scheduler_jpeg_comes_back_and_clip_skip_is_a_field():
         assert result.images[0].mime_type == "image/jpeg" and result.images[0].filename.endswith(".jpg")
         title = body["override_settings"]["sd_model_checkpoint"]
         assert title.startswith("rand-b") and ".safetensors" not in title  # SD.Next titles carry no extension
-        with pytest.raises(errors.Unsupported, match="SD.Next has no separate scheduler"):
-            generate(server, {"prompt": "x", "scheduler_name": "karras"})
+        assert len(server.requests_to("POST", "/sdapi/v1/reload-checkpoint")) == 1  # its POST /options only stores
+        assert server.loaded_model == "rand-b" and result.summary()["model"] == title
+        generate(server, {"prompt": "x", "scheduler_name": "karras"})
+        assert "scheduler" not in sent(server) and sent(server)["override_settings"]["schedulers_sigma"] == "karras"
 
 
 def test_sdnext_unknown_sampler_is_refused_before_its_404():
@@ -90,7 +92,7 @@ def test_an_ignored_options_switch_is_made_good_by_the_requests_own_override():
     with StandInWebUI("a1111") as server:
         server.inject("model_switch_ignored", path="POST /sdapi/v1/options")  # 200, but the load "failed"
         result = generate(server, {"prompt": "x", "model_name": "rand-b"})
-        assert result.summary()["model"] == "rand-b" and server.loaded_model.startswith("rand-b")
+        assert result.summary()["model"] == "rand-b.safetensors" and server.loaded_model.startswith("rand-b")
 
 
 def test_a_switch_that_never_happens_is_an_error():

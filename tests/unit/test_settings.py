@@ -83,5 +83,5 @@ def test_lora_dropdown_joins_the_lora_field():
 
 def test_hires_defaults():
     h = read_sampling({"prompt": "x", "enable_hr": "true"}).hires
-    assert (h.scale, h.upscaler, h.second_pass_steps, h.denoising_strength) == (2.0, "Latent", 0, 0.5)
+    assert (h.scale, h.upscaler, h.second_pass_steps, h.denoising_strength) == (2.0, "", 0, 0.5)  # "": the server's latent default
     assert not math.isnan(h.scale)
