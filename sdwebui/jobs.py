@@ -80,7 +80,7 @@ class JobWatch:
             self.task_id = None
         except WebUIError:
             self.at_post = None  # unknown; the generation's own request will say what is wrong
-        if self.task_id is None:
+        if self.task_id is None or self.at_post is None:  # a task id only where the WebUI has a queue to read
             return body
         return {**body, "force_task_id": self.task_id}
 

@@ -68,7 +68,7 @@ def _run(plugin, proxy: Nginx, backends: list[StandInWebUI], sequence: list[str]
             {"prompt": f"{tag} {i:02d}", "width": 64, "height": 64, "steps": 2, "model_name": model}, timeout=60,
         )
         assert result.error is None, f"{tag} call {i} ({model}) failed: {result.error}"
-        assert result.jsons[0]["model"] == model
+        assert result.jsons[0]["model"].split(" [")[0].removesuffix(".safetensors") == model
         loads = sum(b.model_loads for b in backends) - before
         if model in seen:
             further += loads
