@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -286,7 +288,7 @@ def test_sdnext_differences():
         assert requests.get(url + "/version").json()["app"] == "sd.next"
         assert requests.get(url + "/schedulers").status_code == 404
         models = requests.get(url + "/sd-models").json()
-        assert models[0]["title"] == "rand-a [17b6bb621c]" and models[0]["type"] == "safetensors"
+        assert models[0]["title"] == "rand-a [38b3a15ec8]" and models[0]["type"] == "safetensors"
         got = requests.post(url + "/txt2img", json={"prompt": "x", "width": 64, "height": 64, "steps": 2})
         assert base64.b64decode(got.json()["images"][0])[:3] == b"\xff\xd8\xff"  # JPEG
         assert "sd_model_name" not in _info(got) and "version" not in _info(got)
@@ -323,3 +325,393 @@ def test_a1111_differences():
         assert got.json() == {"error": "RuntimeError", "detail": "", "body": "", "errors": "model 'nope' not found"}
         assert requests.post(url + "/options", json={"sd_model_checkpoint": "rand-b"}).json() is None
         assert webui.model_loads == 1  # A1111 loads synchronously
+
+
+# ---- real recordings of every flavour (tests/fixtures/{forge,sdcpp,sdnext}/) ---------------------------------
+
+VOLATILE_INFO = {"subseed", "all_subseeds", "job_timestamp"}  # random or clock-dependent in the recordings
+
+
+def _fixture(name: str) -> tuple[dict, dict]:
+    """(request, response) of a recording named "flavour/name" (the full one, whose images decode)."""
+    fixture = load_fixture(name)
+    return fixture["request"], fixture["response"]
+
+
+def _images(body: dict) -> list[Image.Image]:
+    return [Image.open(io.BytesIO(base64.b64decode(b))) for b in body["images"]]
+
+
+def _assert_info_as_recorded(got: requests.Response, response: dict) -> dict:
+    """Same keys in the same order, same values but the volatile ones; returns the stand-in's info."""
+    info, recorded = _info(got), json.loads(response["json"]["info"])
+    assert list(info) == list(recorded)
+    assert {k: v for k, v in info.items() if k not in VOLATILE_INFO} == \
+        {k: v for k, v in recorded.items() if k not in VOLATILE_INFO}
+    return info
+
+
+def _assert_images_as_recorded(got: requests.Response, response: dict) -> list[Image.Image]:
+    """Same count, format and size, read from the image bytes (the only place that tells the real size)."""
+    images, recorded = _images(got.json()), _images(response["json"])
+    assert [(i.format, i.size) for i in images] == [(i.format, i.size) for i in recorded]
+    return images
+
+
+# ---- Forge and A1111: hires fix and sizes ---------------------------------------------------------------------
+
+RECORDED_RAND_A_SHA256 = "38b3a15ec84beee220e69c6c66e530f573b4bc5d248de81e306c2b432561e9e7"  # the later Forge files
+
+
+@pytest.fixture
+def forge_late():
+    """Forge with the rand-a file of the later Forge recordings (hires, sizes, subfolders)."""
+    with StandInWebUI("forge", hashes={"rand-a": RECORDED_RAND_A_SHA256}) as webui:
+        yield webui
+
+
+def test_forge_hires_without_hr_additional_modules_is_the_recorded_500(forge_late):
+    request, response = _fixture("forge/bad_txt2img_hires_without_hr_additional_modules")
+    got = _replay(forge_late.base_url, request)
+    assert (got.status_code, got.json()) == (500, response["json"])
+    got = _replay(forge_late.base_url, {**request, "json": {**request["json"], "hr_additional_modules": None}})
+    assert got.json()["message"] == "argument of type 'NoneType' is not iterable"
+
+
+@pytest.mark.parametrize("name", ["post_txt2img_hires_with_hr_additional_modules",
+                                  "post_txt2img_hires_hr_additional_modules_empty"])
+def test_forge_hires_with_hr_additional_modules_answers_as_recorded(forge_late, name):
+    request, response = _fixture(f"forge/{name}")
+    got = _replay(forge_late.base_url, request)
+    assert got.status_code == 200
+    info = _assert_info_as_recorded(got, response)
+    assert (info["width"], info["height"]) == (64, 64)  # info keeps the first pass ...
+    images = _assert_images_as_recorded(got, response)
+    assert images[0].size == (96, 96)  # ... while the image is upscaled x1.5
+    assert images[0].info["parameters"] == info["infotexts"][0]
+    assert got.json()["parameters"] == response["json"]["parameters"]
+
+
+def test_a1111_ignores_hr_additional_modules_and_upscales():
+    request, _ = _fixture("forge/bad_txt2img_hires_without_hr_additional_modules")
+    with StandInWebUI("a1111") as webui:
+        got = _replay(webui.base_url, request)
+    info = _info(got)
+    assert got.status_code == 200 and (info["width"], info["height"]) == (64, 64)
+    assert _images(got.json())[0].size == (96, 96)
+    assert "Hires Module 1" not in info["extra_generation_params"]
+    assert info["extra_generation_params"]["Hires upscale"] == 1.5
+
+
+@pytest.mark.parametrize("flavor", ["forge", "a1111"])
+def test_size_not_a_multiple_of_8_is_rounded_down_in_the_image_only(flavor):
+    request, response = _fixture("forge/post_txt2img_size_not_multiple_of_8")
+    with StandInWebUI(flavor, hashes={"rand-a": RECORDED_RAND_A_SHA256}) as webui:
+        got = _replay(webui.base_url, request)
+    if flavor == "forge":
+        _assert_info_as_recorded(got, response)
+    info = _info(got)
+    assert (info["width"], info["height"]) == (100, 60) and "Size: 100x60" in info["infotexts"][0]
+    assert _images(got.json())[0].size == (96, 56)
+
+
+# ---- Forge: subfolders and two files with one hash -----------------------------------------------------------
+
+def test_same_file_in_two_folders_lists_as_recorded():
+    request, response = _fixture("forge/get_sd_models_same_file_in_two_folders")
+    with StandInWebUI.same_file_in_two_folders() as webui:
+        assert _replay(webui.base_url, request).json() == response["json"]
+        url = webui.base_url + API
+        for name in ("bad_options_subfolder_name_without_extension", "post_options_subfolder_title"):
+            request, response = _fixture(f"forge/{name}")
+            got = _replay(webui.base_url, request)
+            assert (got.status_code, got.json()) == (response["status"], response["json"])
+        recorded = _fixture("forge/get_options_after_subfolder_switch")[1]["json"]
+        assert requests.get(url + "/options").json()["sd_model_checkpoint"] == recorded["sd_model_checkpoint"]
+        generated = requests.post(url + "/txt2img", json={"prompt": "x", "width": 64, "height": 64, "steps": 2})
+        assert _info(generated)["sd_model_name"] == "rand-b" and webui.loaded_model == "rand-b"
+        assert requests.get(url + "/options").json()["sd_checkpoint_hash"] == recorded["sd_checkpoint_hash"]
+        # The shared short hash names the file registered last, as A1111's alias dict does.
+        by_hash = requests.post(url + "/txt2img", json={"prompt": "x", "width": 64, "height": 64, "steps": 2,
+                                                        "override_settings": {"sd_model_checkpoint": "38b3a15ec8"}})
+        assert _info(by_hash)["sd_model_name"] == "rand-b"
+
+
+def test_subfolder_models_are_named_like_each_server():
+    with StandInWebUI("a1111", models=["rand-a", "sub/x"], unhashed=[]) as webui:
+        model = requests.get(webui.base_url + API + "/sd-models").json()[1]
+        assert (model["title"][:19], model["model_name"]) == ("sub/x.safetensors [", "sub_x")
+        assert model["filename"].endswith("/models/Stable-diffusion/sub/x.safetensors")
+    with StandInWebUI("sdnext", models=["rand-a", "sub/x"]) as webui:
+        model = requests.get(webui.base_url + API + "/sd-models").json()[1]
+        assert (model["title"][:7], model["model_name"]) == ("sub/x [", "sub/x")
+
+
+# ---- stable-diffusion.cpp (tests/fixtures/sdcpp/) --------------------------------------------------------------
+
+SDCPP_DIR = Path(__file__).resolve().parent / "fixtures" / "sdcpp"
+SDCPP_RECORDINGS = sorted(p.stem for p in SDCPP_DIR.glob("*.json") if not p.stem.endswith("_short"))
+
+
+@pytest.fixture(scope="module")
+def sdcpp():
+    with StandInWebUI("sdcpp") as webui:
+        yield webui
+
+
+@pytest.mark.parametrize("name", SDCPP_RECORDINGS)
+def test_sdcpp_answers_every_recording_alike(sdcpp, name):
+    """Status and body of each recorded exchange; generations: the whole info (seeded, so deterministic),
+    the parameters echo, and the images' format, size and infotext chunk."""
+    request, response = _fixture(f"sdcpp/{name}")
+    got = _replay(sdcpp.base_url, request)
+    assert got.status_code == response["status"]
+    if not response.get("json") and response["headers"].get("content-length") == "0":
+        assert got.content == b"" and "content-type" not in got.headers  # cpp-httplib's bare 404
+        return
+    body = got.json()
+    if "images" not in response["json"]:
+        assert body == response["json"]
+        return
+    assert list(body) == list(response["json"]) == ["images", "info", "parameters"]
+    assert body["parameters"] == response["json"]["parameters"]
+    assert got.json()["info"] == response["json"]["info"]  # byte for byte, infotexts included
+    for image, infotext in zip(_assert_images_as_recorded(got, response), _info(got)["infotexts"]):
+        assert image.info["parameters"] == infotext
+
+
+def test_sdcpp_lacks_every_other_route():
+    with StandInWebUI("sdcpp") as webui:
+        url = webui.base_url
+        for method, path in [("GET", "/skip"), ("POST", "/skip"), ("POST", "/refresh-checkpoints"),
+                             ("POST", "/refresh-loras"), ("GET", "/sd-vae"), ("GET", "/sd-modules"),
+                             ("POST", "/png-info"), ("POST", "/interrogate"), ("GET", "/embeddings"),
+                             ("GET", "/scripts"), ("GET", "/txt2img"), ("POST", "/sd-models"),
+                             ("GET", "/does-not-exist"), ("POST", "/reload-checkpoint")]:
+            got = requests.request(method, url + API + path, json={} if method == "POST" else None)
+            assert (got.status_code, got.content) == (404, b""), path
+        for path in ("/docs", "/openapi.json"):
+            assert (requests.get(url + path).status_code, requests.get(url + path).content) == (404, b"")
+
+
+def test_sdcpp_resolves_samplers_and_schedulers_like_get_sdapi_sample_method(sdcpp):
+    url = sdcpp.base_url + API + "/txt2img"
+    cases = [({"sampler_name": "euler_a"}, "euler_a"), ({"sampler_name": "Euler a"}, "euler_a"),
+             ({"sampler_name": "K_EULER_A"}, "euler_a"), ({"sampler_name": "DPM++ 2M"}, "dpm++2m"),
+             ({"sampler_name": "DDIM"}, "ddim_trailing"), ({"sampler_name": "dpm++ 2m sde gpu"}, "dpm++2m_sde_bt"),
+             ({"sampler_name": "Euler_A"}, "NONE"), ({"sampler_name": "default"}, "NONE"),
+             ({"sampler_name": "DPM++ 2M Karras"}, "NONE"), ({"sampler_name": "lms"}, "lms")]
+    for fields, expected in cases:
+        info = _info(requests.post(url, json={"prompt": "x", "width": 64, "height": 64, "steps": 1, **fields}))
+        assert info["sampler_name"] == expected, fields
+    for scheduler, applied in [("karras", "karras"), ("Karras", None), ("default", None), ("exponential", "exponential")]:
+        info = _info(requests.post(url, json={"prompt": "x", "width": 64, "height": 64, "steps": 1,
+                                              "scheduler": scheduler}))
+        assert info.get("extra_generation_params") == ({"Schedule type": applied} if applied else None), scheduler
+
+
+def test_sdcpp_hires_reads_hr_steps_and_rounds_up_to_64(sdcpp):
+    url = sdcpp.base_url + API + "/txt2img"
+    body = {"prompt": "x", "width": 64, "height": 64, "steps": 2, "seed": 1, "enable_hr": True, "hr_scale": 1.5,
+            "hr_upscaler": "Latent (nearest)", "hr_second_pass_steps": 7, "denoising_strength": 0.4}
+    got = requests.post(url, json=body)
+    infotext = _info(got)["infotexts"][0]
+    assert "Hires steps: 0," in infotext and "Hires upscale: Latent (nearest)," in infotext  # not second_pass
+    assert _images(got.json())[0].size == (128, 128)  # 96x96 rounded up to 64
+    got = requests.post(url, json={**body, "hr_steps": 3, "hr_resize_x": 200, "hr_resize_y": 130})
+    assert "Hires steps: 3, " in _info(got)["infotexts"][0] and _images(got.json())[0].size == (256, 192)
+    assert (_info(got)["width"], _info(got)["height"]) == (64, 64)
+    bad = requests.post(url, json={**body, "hr_upscaler": "R-ESRGAN 4x+"})
+    assert (bad.status_code, bad.json()) == (400, {"error": "invalid params"})
+
+
+def test_sdcpp_clamps_steps_and_batch_and_ignores_n_iter_and_overrides(sdcpp):
+    got = requests.post(sdcpp.base_url + API + "/txt2img", json={
+        "prompt": "x", "width": 64, "height": 64, "steps": 500, "seed": 10, "batch_size": 20, "n_iter": 3,
+        "override_settings": {"sd_model_checkpoint": "rand-b", "CLIP_stop_at_last_layers": 2}})
+    info = _info(got)
+    assert info["steps"] == 100 and info["all_seeds"] == list(range(10, 18)) and len(got.json()["images"]) == 8
+    assert info["sd_model_name"] == "rand-a.safetensors" and "clip_skip" not in info
+    assert _info(requests.post(sdcpp.base_url + API + "/txt2img",
+                               json={"prompt": "x", "width": 64, "height": 64, "steps": 0}))["steps"] == 1
+
+
+def test_sdcpp_infotext_parses_like_a_real_one(sdcpp):
+    """A1111's infotext parser (parse_generation_parameters' regex) reads the stand-in's like the recorded ones."""
+    pair = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+
+    def parse(text: str) -> dict[str, str]:
+        *head, last = text.split("\n")
+        return {k: v for k, v in pair.findall(last.split(", SDCPP: ")[0])} | {"prompt": head[0]}
+
+    recorded = parse(json.loads(_fixture("sdcpp/post_txt2img_sampler_scheduler")[1]["json"]["info"])["infotexts"][0])
+    got = _info(requests.post(sdcpp.base_url + API + "/txt2img", json={
+        "prompt": "a cat", "negative_prompt": "dog", "width": 96, "height": 64, "steps": 3, "seed": 5,
+        "sampler_name": "heun", "scheduler": "exponential", "clip_skip": 2, "cfg_scale": 4.5}))["infotexts"][0]
+    parsed = parse(got)
+    assert set(recorded) <= set(parsed)
+    assert (parsed["prompt"], parsed["Steps"], parsed["Sampler"], parsed["Seed"], parsed["Size"]) == \
+        ("a cat", "3", "heun exponential", "5", "96x64")
+    assert (parsed["CFG scale"], parsed["Clip skip"], parsed["Model"]) == ("4.500000", "2", "rand-a.safetensors")
+    assert got.split("\n")[1] == "Negative prompt: dog"
+    assert json.loads(got.split(", SDCPP: ", 1)[1])["sampling"]["scheduler"] == "exponential"
+
+
+def test_sdcpp_handles_one_request_at_a_time():
+    with StandInWebUI("sdcpp", generation_delay=0.1) as webui:
+        body = {"prompt": "x", "width": 64, "height": 64, "steps": 1}
+        started = time.monotonic()
+        threads = [threading.Thread(target=requests.post, args=(webui.base_url + API + "/txt2img",),
+                                    kwargs={"json": body}) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert time.monotonic() - started >= 0.3
+
+
+# ---- SD.Next (tests/fixtures/sdnext/) --------------------------------------------------------------------------
+
+@pytest.fixture
+def sdnext():
+    """SD.Next with the recorded models: rand-a loaded, sub/rand-b beside it."""
+    with StandInWebUI("sdnext", models=["rand-a", "sub/rand-b"]) as webui:
+        yield webui
+
+
+@pytest.mark.parametrize("name", ["get_sd_models", "get_samplers", "get_upscalers", "get_version", "get_schedulers",
+                                  "get_latent_upscale_modes", "post_txt2img_legacy_combined_sampler"])
+def test_sdnext_lists_and_errors_equal_the_recording(sdnext, name):
+    request, response = _fixture(f"sdnext/{name}")
+    got = _replay(sdnext.base_url, request)
+    assert (got.status_code, got.json()) == (response["status"], response["json"])
+
+
+def test_sdnext_model_switch_reproduces_the_recorded_sequence(sdnext):
+    """POST /options only stores the name: the generations keep rand-a until reload-checkpoint."""
+    url = sdnext.base_url + API
+    switch, switched = _fixture("sdnext/post_options_switch_to_b")
+    assert _replay(sdnext.base_url, switch).json() == {"updated": [{"sd_model_checkpoint": True}]}  # first time
+    assert sdnext.loaded_model == "rand-a" and sdnext.model_loads == 1  # loaded at start-up, not switched
+
+    assert _replay(sdnext.base_url, switch).json() == switched["json"]  # the recorded one: unchanged -> false
+    request, response = _fixture("sdnext/post_txt2img_right_after_switch")  # override == options: skipped
+    got = _replay(sdnext.base_url, request)
+    assert _assert_info_as_recorded(got, response)["sd_model_hash"] == "38b3a15ec8"  # still rand-a
+    _assert_images_as_recorded(got, response)
+    request, response = _fixture("sdnext/get_options_after_switch")
+    assert _replay(sdnext.base_url, request).json() == response["json"]  # names rand-b, hash of rand-a
+    request, response = _fixture("sdnext/post_txt2img_next_call")
+    _assert_info_as_recorded(_replay(sdnext.base_url, request), response)
+    assert sdnext.model_loads == 1
+
+    assert requests.post(url + "/reload-checkpoint").json() == {}
+    assert sdnext.loaded_model == "rand-b" and sdnext.model_loads == 2
+    got = _replay(sdnext.base_url, request)
+    assert _info(got)["sd_model_hash"] == "7ba778b605" and "Model: rand-b, Model hash: 7ba778b605" in \
+        _info(got)["infotexts"][0]
+    assert requests.get(url + "/options").json()["sd_checkpoint_hash"].startswith("7ba778b605")
+    back, response = _fixture("sdnext/post_options_switch_back_to_a")
+    assert _replay(sdnext.base_url, back).json() == response["json"] and sdnext.loaded_model == "rand-b"
+
+
+def test_sdnext_override_settings_checkpoint(sdnext):
+    url = sdnext.base_url + API
+    body = {"prompt": "x", "width": 64, "height": 64, "steps": 1}
+
+    def generate(checkpoint: str, **fields) -> str:
+        got = requests.post(url + "/txt2img", json={**body, "override_settings": {"sd_model_checkpoint": checkpoint},
+                                                    **fields})
+        return _info(got)["sd_model_hash"]
+
+    for name in ("sub/rand-b", "sub/rand-b [7ba778b605]", "7ba778b605",
+                 "/srv/sdnext/models/Stable-diffusion/sub/rand-b.safetensors"):
+        loads = sdnext.model_loads
+        assert generate(name) == "7ba778b605", name  # one of SD.Next's own names: applied ...
+        assert sdnext.model_loads == loads + 2 and sdnext.loaded_model == "rand-a"  # ... then restored
+    assert generate("sub/rand-b.safetensors [7ba778b605]") == "38b3a15ec8"  # A1111-style title: unknown
+    assert generate("nope") == "38b3a15ec8"
+    assert requests.get(url + "/options").json()["sd_model_checkpoint"] == "rand-a [38b3a15ec8]"
+
+    assert generate("sub/rand-b", override_settings_restore_afterwards=False) == "7ba778b605"
+    assert requests.get(url + "/options").json()["sd_model_checkpoint"] == "sub/rand-b"
+    assert sdnext.loaded_model == "rand-b"
+    # Skipped when it equals the options' value without its extension: the loaded model stays.
+    requests.post(url + "/options", json={"sd_model_checkpoint": "rand-a.safetensors"})
+    assert generate("rand-a") == "7ba778b605"
+
+
+def test_sdnext_options_store_even_an_unknown_model(sdnext):
+    url = sdnext.base_url + API
+    got = requests.post(url + "/options", json={"sd_model_checkpoint": "no-such-model"})
+    assert (got.status_code, got.json()) == (200, {"updated": [{"sd_model_checkpoint": True}]})
+    options = requests.get(url + "/options").json()
+    assert options["sd_model_checkpoint"] == "no-such-model"
+    assert options["sd_checkpoint_hash"] == RECORDED_RAND_A_SHA256 and sdnext.loaded_model == "rand-a"
+    assert requests.post(url + "/reload-checkpoint").json() == {} and sdnext.loaded_model == "rand-a"
+
+
+def test_sdnext_sizes_hires_and_sigma(sdnext):
+    request, response = _fixture("sdnext/post_txt2img_size_not_multiple_of_8")
+    got = _replay(sdnext.base_url, request)
+    info = _assert_info_as_recorded(got, response)
+    assert (info["width"], info["height"]) == (96, 56)  # SD.Next's info says the rounded size ...
+    assert _assert_images_as_recorded(got, response)[0].size == (96, 56)  # ... and so does the JPEG
+    assert got.json()["parameters"]["width"] == 100
+
+    request, response = _fixture("sdnext/post_txt2img_hires_latent")  # "Latent" is not in its list
+    got = _replay(sdnext.base_url, request)
+    _assert_info_as_recorded(got, response)
+    assert _assert_images_as_recorded(got, response)[0].size == (64, 64)  # accepted, not upscaled
+    got = _replay(sdnext.base_url, {**request, "json": {**request["json"], "hr_upscaler": "Latent Nearest"}})
+    assert _images(got.json())[0].size == (96, 96) and (_info(got)["width"], _info(got)["height"]) == (64, 64)
+
+    url = sdnext.base_url + API + "/txt2img"
+    body = {"prompt": "x", "width": 64, "height": 64, "steps": 1, "scheduler": "Karras"}
+    plain = _info(requests.post(url, json=body))["infotexts"][0]
+    assert "Sampler sigma" not in plain and "Karras" not in plain  # the scheduler field is dropped
+    karras = _info(requests.post(url, json={**body, "override_settings": {"schedulers_sigma": "karras"}}))
+    assert "Sampler sigma: karras" in karras["infotexts"][0]
+    bogus = _info(requests.post(url, json={**body, "override_settings": {"schedulers_sigma": "bogus"}}))
+    assert "Sampler sigma" not in bogus["infotexts"][0]
+
+
+def test_jpeg_images_carry_the_infotext_in_exif_like_the_recording(sdnext):
+    request, response = _fixture("sdnext/post_txt2img_next_call")
+
+    def user_comment(image: Image.Image) -> str:
+        raw = image.getexif().get_ifd(0x8769)[0x9286]
+        assert raw.startswith(b"UNICODE\x00")
+        return raw[8:].decode("utf-16-be")
+
+    got = _replay(sdnext.base_url, request)
+    recorded = _images(response["json"])[0]
+    assert user_comment(_images(got.json())[0]) == _info(got)["infotexts"][0]
+    assert user_comment(recorded) == json.loads(response["json"]["info"])["infotexts"][0]
+
+
+def test_command_line_serves_two_files_with_one_hash():
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "tests.standin.webui", "--flavor", "forge", "--port", "0",
+                                "--same-file-in-two-folders"], stderr=subprocess.PIPE, text=True,
+                               cwd=Path(__file__).resolve().parent.parent)
+    try:
+        url = process.stderr.readline().strip().rsplit(" ", 1)[-1]
+        models = requests.get(url + API + "/sd-models", timeout=10).json()
+        assert models == _fixture("forge/get_sd_models_same_file_in_two_folders")[1]["json"]
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_sdnext_silent_200s_from_its_readme(sdnext):
+    url = sdnext.base_url + API
+    got = requests.post(url + "/txt2img", json={"prompt": "x", "width": 0, "height": 64, "steps": 1})
+    assert got.status_code == 200 and _images(got.json())[0].size == (1024, 64)
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(buffer, "PNG")
+    got = requests.post(url + "/extra-single-image", json={"image": base64.b64encode(buffer.getvalue()).decode(),
+                                                            "upscaler_1": "R-ESRGAN 4x+", "upscaling_resize": 2})
+    assert got.status_code == 200 and _images({"images": [got.json()["image"]]})[0].size == (32, 32)

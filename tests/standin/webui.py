@@ -12,9 +12,19 @@ It is shaped on real recorded exchanges, not on guesses:
   ``post_txt2img_with_lora_short.json`` (``Lora hashes``), ``bad_txt2img_unknown_sampler_short.json``
   (silent fallback to DPM++ 2M / Karras), ``bad_txt2img_*`` (422 bodies), ``bad_options_*`` (500 bodies),
   ``auth_*`` (401 bodies), ``bad_img2img_*``, ``*extra_single_image*``, ``post_interrupt_idle.json``.
-* ``/work/shared/sdapi/API.md`` (read when this was written, never at run time) gives the other flavours:
-  AUTOMATIC1111 1.10 (``a1111``), SD.Next (``sdnext``) and stable-diffusion.cpp's ``sd-server`` (``sdcpp``),
-  see its §3.5, §3.6, §4, §6, §8 and the compatibility table in §11.
+  Also ``post_txt2img_hires_*`` and ``bad_txt2img_hires_without_hr_additional_modules.json`` (hires fix needs
+  ``hr_additional_modules``; info keeps the first-pass size, the image is upscaled), ``post_txt2img_size_not_
+  multiple_of_8.json`` (image rounded down to 8, info keeps the request), ``get_sd_models_same_file_in_two_
+  folders.json``, ``*subfolder*`` (``sub/rand-b.safetensors [hash]``, ``sub_rand-b``): see ``hires.py``.
+* ``tests/fixtures/sdcpp/*.json`` (stable-diffusion.cpp's ``sd-server``, ``sdcpp``): every recording is answered
+  alike, generations byte for byte (info, infotexts, parameters echo, image sizes); see ``sdcpp.py``, whose
+  docstring lists each reproduced behaviour.
+* ``tests/fixtures/sdnext/*.json`` (SD.Next, ``sdnext``): lists, options (482 keys), model switching
+  (``post_options_switch_to_b`` -> ``post_txt2img_right_after_switch`` -> ``get_options_after_switch`` ->
+  ``post_txt2img_next_call``), sizes, hires, errors, JPEG images; see ``sdnext.py``.
+* AUTOMATIC1111 1.10 (``a1111``) is Forge without Forge's additions (samplers, schedulers, parameters such as
+  ``hr_additional_modules``), with A1111's error bodies and synchronous model loads; from
+  ``/work/shared/sdapi/API.md`` §3-§11 (read when this was written, never at run time) and A1111's source.
 
 Usage in a test::
 
@@ -30,9 +40,12 @@ compress like photos (a 512x512 PNG is about 0.8 MB) instead of flat test patter
 From a shell (for a demo)::
 
     python -m tests.standin.webui --port 7860 --flavor forge --delay 0.5 --auth user:pass
+    python -m tests.standin.webui --flavor sdnext --models rand-a,sub/rand-b   # the recorded SD.Next models
+    python -m tests.standin.webui --flavor forge --same-file-in-two-folders    # one hash, two checkpoints
 
 Layout: ``StandInWebUI`` holds all state (models, options, progress, faults, records) and has one small
 method per route, picked from a dispatch table keyed by ``(method, path)``; ``_Handler`` only moves bytes.
+Per-server quirks live in mixins (``sdcpp.SdCppFlavor``, ``sdnext.SdNextFlavor``) and in ``hires.py``.
 Standard library and Pillow only.
 """
 
@@ -62,6 +75,9 @@ from urllib.parse import urlsplit
 from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
 
 from tests.fixtures.load import load_fixture
+from tests.standin.hires import FORGE_HIRES_TYPE_ERROR, forge_hires_modules_missing, hires_extra_params, round_down_8
+from tests.standin.sdcpp import SdCppFlavor
+from tests.standin.sdnext import SDNEXT_SHA256, SdNextFlavor
 from tests.standin.tasks import TaskQueue
 
 FLAVORS = ("forge", "a1111", "sdnext", "sdcpp")
@@ -80,6 +96,7 @@ KNOWN_SHA256 = {
     "rand-a": "17b6bb621c7c0e48e229903f68b6a9f1af65b36aa7ac6e2a0b25a16f2b7fc4d2",
     "rand-b": "2a30d74d7c496e5ce6e4b7317d4747f1475629cd3406dcafc28a7a9ba64b5f97",
 }
+KNOWN_SHA256_BY_FLAVOR = {"sdnext": SDNEXT_SHA256}  # SD.Next was recorded with other random files
 KNOWN_LORA_SHORTHASH = {"rand-lora": "aa8719060cd6"}  # post_txt2img_with_lora_short.json
 
 INSTALL_DIR = {"forge": "/srv/stable-diffusion-webui", "a1111": "/srv/stable-diffusion-webui",
@@ -90,30 +107,10 @@ FORGE_ONLY_SAMPLERS = {"HeunPP2", "IPNDM", "IPNDM_V", "DEIS", "DDPM"}
 FORGE_ONLY_SCHEDULERS = {"turbo", "align_your_steps_GITS", "align_your_steps_11", "align_your_steps_32"}
 FORGE_ONLY_PARAMETERS = {"distilled_cfg_scale", "hr_cfg", "hr_distilled_cfg", "hr_additional_modules"}
 
-# SD.Next: diffusers sampler names (API.md §3.6, §6); names beyond the first seven are a guess.
-SDNEXT_SAMPLERS = ["Default", "UniPC", "DDIM", "Euler", "Euler a", "DPM++ 2M", "DPM++ SDE",
-                   "Euler SGM", "Heun", "LMS", "DPM++ 2M SDE", "DEIS", "LCM", "PNDM"]
-SDNEXT_VERSION = {"app": "sd.next", "updated": "2025-03-02", "hash": "431bcc36",
-                  "url": "https://github.com/vladmandic/automatic"}
-
-# stable-diffusion.cpp: native names (routes_sdapi.cpp, sample_method_to_str / scheduler names).
-SDCPP_SAMPLERS = ["default", "euler", "euler_a", "heun", "dpm2", "dpm++2s_a", "dpm++2m", "dpm++2mv2",
-                  "ipndm", "ipndm_v", "lcm", "ddim_trailing", "tcd"]
-SDCPP_SAMPLER_ALIASES = {"euler a": "euler_a", "k_euler_a": "euler_a", "k_euler": "euler", "k_heun": "heun",
-                         "k_dpm_2": "dpm2", "ddim": "ddim_trailing", "dpm++ 2m": "dpm++2m",
-                         "k_dpmpp_2m": "dpm++2m"}
-SDCPP_SCHEDULERS = ["default", "discrete", "normal", "karras", "exponential", "ays", "gits", "sgm_uniform",
-                    "simple", "smoothstep", "kl_optimal", "lcm"]
-SDCPP_DEFAULT_SAMPLER = "euler_a"
-SDCPP_DEFAULT_SCHEDULER = "discrete"
-SDCPP_LATENT_MODES = ["Latent", "Latent (nearest)", "Latent (nearest-exact)", "Latent (antialiased)",
-                      "Latent (bicubic)", "Latent (bicubic antialiased)"]
-
 # Defaults of the API models for the fields the recorded requests had set (API.md §3.2, §3.3).
 API_DEFAULTS = {"prompt": "", "negative_prompt": "", "seed": -1, "width": 512, "height": 512, "steps": 50,
                 "sampler_name": None, "cfg_scale": 7.0, "batch_size": 1, "n_iter": 1}
 IMG2IMG_DEFAULTS = {"denoising_strength": 0.75, "init_images": None}
-SDNEXT_DEFAULTS = {"width": 1024, "height": 1024, "steps": 20, "cfg_scale": 6.0, "sampler_name": "UniPC"}
 
 INT_FIELDS = {"seed", "subseed", "seed_resize_from_h", "seed_resize_from_w", "batch_size", "n_iter", "steps",
               "width", "height", "firstphase_width", "firstphase_height", "hr_second_pass_steps", "hr_resize_x",
@@ -197,9 +194,14 @@ class _Call:
 
 @dataclass
 class _Model:
-    stem: str
+    path: str     # relative to the models folder, without extension: "rand-a", "sub/rand-b"
     sha256: str
     hashed: bool  # a title gains its "[hash]" only once the file has been hashed (on first load)
+
+    @property
+    def stem(self) -> str:
+        """The file name without folder and extension (A1111's name_for_extra): what infotexts call the model."""
+        return self.path.rsplit("/", 1)[-1]
 
     @property
     def shorthash(self) -> str:
@@ -240,17 +242,22 @@ class _FIFOLock:
 # The stand-in
 # --------------------------------------------------------------------------------------------------------------
 
-class StandInWebUI:
+class StandInWebUI(SdCppFlavor, SdNextFlavor):
     """An in-process imitation of a WebUI's ``/sdapi/v1`` API on 127.0.0.1.
 
     flavor: "forge" | "a1111" | "sdnext" | "sdcpp".
-    models: checkpoint file stems, default ["rand-a", "rand-b"] (sdcpp: only the first is served).
+    models: checkpoint paths without extension, default ["rand-a", "rand-b"] (sdcpp: only the first is served);
+        a subfolder is written "sub/rand-b" and named as each server names it (Forge: title
+        "sub/rand-b.safetensors [hash]", model_name "sub_rand-b"; SD.Next: "sub/rand-b [hash]", "sub/rand-b").
+    hashes: sha256 per model path, to override the defaults (the recorded hashes, else one derived from the
+        name). Give two models the same sha256 for byte-identical files in two folders
+        (get_sd_models_same_file_in_two_folders.json): ``same_file_in_two_folders()`` builds that stand-in.
     loras: LoRA names, default ["rand-lora"].
     auth: None or (user, password): HTTP Basic like ``--api-auth`` (ignored by sdcpp).
     generation_delay: seconds each generation holds the FIFO generation lock (simulated GPU time).
     image_format: "png" or "jpeg" to override the flavour's default (png; sdnext jpeg).
-    unhashed: stems whose sha256 is not known yet (title without "[hash]", hash null) until first loaded;
-        default: every model but the first, as in get_sd_models.json.
+    unhashed: model paths whose sha256 is not known yet (title without "[hash]", hash null) until first loaded;
+        default: every model but the first, as in get_sd_models.json (SD.Next: none, it hashes at start-up).
     load_delay: extra seconds a model load takes inside the generation lock (default 0).
     image_content: "pattern" (default): flat synthetic images, a colour and four rectangles, small PNGs;
         "noise": random pixels, so a PNG is about 3 bytes per pixel like a real photo (512x512 about 0.8 MB),
@@ -262,7 +269,8 @@ class StandInWebUI:
     def __init__(self, flavor: str = "forge", *, models: list[str] | None = None, loras: list[str] | None = None,
                  auth: tuple[str, str] | None = None, generation_delay: float = 0.0, image_format: str | None = None,
                  host: str = "127.0.0.1", port: int = 0, unhashed: list[str] | None = None,
-                 load_delay: float = 0.0, image_content: str = "pattern") -> None:
+                 load_delay: float = 0.0, image_content: str = "pattern",
+                 hashes: dict[str, str] | None = None) -> None:
         if flavor not in FLAVORS:
             raise ValueError(f"flavor must be one of {FLAVORS}, not {flavor!r}")
         if image_content not in IMAGE_CONTENTS:
@@ -279,7 +287,10 @@ class StandInWebUI:
         self._model_stems = list(models or ["rand-a", "rand-b"])
         if flavor == "sdcpp":
             self._model_stems = self._model_stems[:1]
-        self._unhashed = set(self._model_stems[1:] if unhashed is None else unhashed)
+        if unhashed is None:
+            unhashed = [] if flavor == "sdnext" else self._model_stems[1:]
+        self._unhashed = set(unhashed)
+        self._hashes = {**KNOWN_SHA256, **KNOWN_SHA256_BY_FLAVOR.get(flavor, {}), **(hashes or {})}
         self._lora_names = list(["rand-lora"] if loras is None else loras)
         self._image_format = {"jpeg": "jpg"}.get(image_format or "", image_format)
         self.image_content = image_content
@@ -299,6 +310,14 @@ class StandInWebUI:
         self.reset()
 
     # ---- public API ------------------------------------------------------------------------------------------
+
+    @classmethod
+    def same_file_in_two_folders(cls, flavor: str = "forge", **kwargs: Any) -> StandInWebUI:
+        """Two byte-identical checkpoints, ``rand-a`` and ``sub/rand-b``, sharing one hash, both hashed, as in
+        get_sd_models_same_file_in_two_folders.json (so a hash alone names two checkpoints)."""
+        same = SDNEXT_SHA256["rand-a"]  # the file of that recording (SD.Next's rand-a is the same random file)
+        return cls(flavor, models=["rand-a", "sub/rand-b"], hashes={"rand-a": same, "sub/rand-b": same},
+                   unhashed=[], **kwargs)
 
     def start(self) -> str:
         """Start serving in a daemon thread; return the base URL ("http://127.0.0.1:PORT")."""
@@ -395,14 +414,16 @@ class StandInWebUI:
             self._errors: list[str] = []
             self._last_images: list[bytes] = []
             self._model_loads = 0
-            self._models = [_Model(stem, KNOWN_SHA256.get(stem) or hashlib.sha256(stem.encode()).hexdigest(),
-                                   hashed=stem not in self._unhashed) for stem in self._model_stems]
+            self._models = [_Model(path, self._hashes.get(path) or hashlib.sha256(path.encode()).hexdigest(),
+                                   hashed=path not in self._unhashed) for path in self._model_stems]
             self._loaded: _Model | None = None
             self._wanted: _Model | None = self._models[0]  # the model the options' checkpoint resolves to
             self._options = self._initial_options()
             self._progress = dict(_fixture_json("get_progress_idle.json")["state"])
             self._job_started = 0.0
             self._interrupted.clear()
+            if self.flavor == "sdnext":
+                self._sdnext_startup()
 
     # ---- static shapes, per flavour --------------------------------------------------------------------------
 
@@ -415,21 +436,11 @@ class StandInWebUI:
             for s in samplers:  # A1111's options are Dict[str, str] (API.md §6)
                 s["options"] = {k: str(v) for k, v in s["options"].items()}
             schedulers = [s for s in schedulers if s["name"] not in FORGE_ONLY_SCHEDULERS]
-        elif self.flavor == "sdnext":
-            samplers = [{"name": n, "aliases": [], "options": {}} for n in SDNEXT_SAMPLERS]
-            schedulers = []
-        elif self.flavor == "sdcpp":
-            samplers = [{"name": n, "aliases": [n], "options": {}} for n in SDCPP_SAMPLERS]
-            schedulers = [{"name": n, "label": n} for n in SDCPP_SCHEDULERS]
         self._samplers = samplers
         self._schedulers = schedulers
 
         upscalers = _fixture_json("get_upscalers.json")
         latent_modes = _fixture_json("get_latent_upscale_modes.json")
-        if self.flavor == "sdcpp":
-            upscalers = [{"name": n, "model_name": None, "model_path": None, "model_url": None, "scale": 4}
-                         for n in ("None", "Lanczos", "Nearest")]
-            latent_modes = [{"name": n} for n in SDCPP_LATENT_MODES]
         self._upscalers = upscalers
         self._latent_modes = latent_modes
 
@@ -450,19 +461,23 @@ class StandInWebUI:
             if self.flavor != "forge":
                 for key in FORGE_ONLY_PARAMETERS:
                     defaults.pop(key, None)
-            if self.flavor == "sdnext":
-                defaults.update(SDNEXT_DEFAULTS)
+        if self.flavor == "sdcpp":
+            self._sdcpp_static_shapes()
+        elif self.flavor == "sdnext":
+            self._sdnext_static_shapes()
 
     def _initial_options(self) -> dict[str, Any]:
         first = self._models[0]
         if self.flavor == "sdcpp":
             return {"samples_format": self._image_format or "png", "sd_model_checkpoint": first.stem}
+        if self.flavor == "sdnext":
+            return self._sdnext_initial_options()
         options = _fixture_json("get_options.json")  # 331 real Forge keys
         if self.flavor != "forge":
             options = {k: v for k, v in options.items() if not k.startswith("forge_")}
         options["samples_format"] = self._image_format or ("jpg" if self.flavor == "sdnext" else "png")
         # Forge reports the title without the hash; A1111 and SD.Next store the title of the loaded file.
-        options["sd_model_checkpoint"] = (f"{first.stem}.safetensors" if self.flavor == "forge"
+        options["sd_model_checkpoint"] = (f"{first.path}.safetensors" if self.flavor == "forge"
                                           else self._title(first))
         options["sd_checkpoint_hash"] = ""
         return options
@@ -499,7 +514,7 @@ class StandInWebUI:
         else:
             routes[("GET", f"{API}/sd-vae")] = lambda call: _json_reply(200, [])
         if self.flavor == "sdnext":
-            routes[("GET", f"{API}/version")] = lambda call: _json_reply(200, SDNEXT_VERSION)
+            routes.update(self._sdnext_routes())
         return routes
 
     # ---- error bodies, per flavour (API.md §8) ---------------------------------------------------------------
@@ -523,7 +538,8 @@ class StandInWebUI:
         elif self.flavor == "a1111":  # api_middleware wraps it and drops the headers
             body, headers = {"error": "HTTPException", "detail": detail, "body": "", "errors": ""}, None
         elif self.flavor == "sdnext":
-            body, headers = {"error": "HTTPException", "code": status, "detail": detail, "body": "", "errors": ""}, None
+            body = {"error": "HTTPException", "code": status, "detail": detail, "body": "", "errors": f"{status}: {detail}"}
+            headers = None
         else:
             body = {"error": detail}
         return _json_reply(status, body, headers)
@@ -652,22 +668,28 @@ class StandInWebUI:
     # ---- models and aliases (API.md §4.2) --------------------------------------------------------------------
 
     def _title(self, model: _Model) -> str:
+        """sd-models' title: Forge/A1111 "sub/x.safetensors [hash]", SD.Next "sub/x [hash]", sd.cpp the stem."""
         if self.flavor == "sdcpp":
             return model.stem
         if self.flavor == "sdnext":
-            return f"{model.stem} [{model.shorthash}]" if model.hashed else model.stem
-        return f"{model.stem}.safetensors [{model.shorthash}]" if model.hashed else f"{model.stem}.safetensors"
+            return f"{model.path} [{model.shorthash}]" if model.hashed else model.path
+        return f"{model.path}.safetensors [{model.shorthash}]" if model.hashed else f"{model.path}.safetensors"
+
+    def _model_name(self, model: _Model) -> str:
+        """sd-models' model_name: Forge/A1111 turn the folder's "/" into "_" (sub_rand-b), SD.Next keeps it."""
+        return model.path if self.flavor == "sdnext" else model.path.replace("/", "_")
 
     def _filename(self, model: _Model) -> str:
-        return f"{INSTALL_DIR[self.flavor]}/models/Stable-diffusion/{model.stem}.safetensors"
+        return f"{INSTALL_DIR[self.flavor]}/models/Stable-diffusion/{model.path}.safetensors"
 
     def _aliases(self, model: _Model) -> set[str]:
-        if self.flavor == "sdnext":  # name without extension, absolute filename, shorthash, title
-            names = {model.stem, self._filename(model), self._title(model)}
-        else:  # A1111/Forge CheckpointInfo.ids
-            names = {model.stem, f"{model.stem}.safetensors", self._title(model)}
+        if self.flavor == "sdnext":
+            return self._sdnext_aliases(model)
+        # A1111/Forge CheckpointInfo.ids: model_name, name (with extension), name_for_extra (the stem), title.
+        # The path without extension ("sub/rand-b") is not one of them (bad_options_subfolder_name_...json).
+        names = {self._model_name(model), f"{model.path}.safetensors", model.stem, self._title(model)}
         if model.hashed:
-            names |= {model.shorthash, model.sha256, f"{model.stem}.safetensors [{model.shorthash}]",
+            names |= {model.shorthash, model.sha256, f"{model.path}.safetensors [{model.shorthash}]",
                       f"{model.stem} [{model.shorthash}]"}
         return names
 
@@ -675,7 +697,9 @@ class StandInWebUI:
         if not isinstance(name, str) or not name:
             return None
         with self._lock:
-            for model in self._models:
+            # A1111/Forge register each model's ids in one dict in list order: when two files share a hash, the
+            # later one owns it. SD.Next's reload picks the first match.
+            for model in (self._models if self.flavor == "sdnext" else reversed(self._models)):
                 if name in self._aliases(model):
                     return model
             if self.flavor == "sdnext":  # a unique case-insensitive prefix of the title's basename
@@ -702,17 +726,19 @@ class StandInWebUI:
     def _get_sd_models(self, call: _Call) -> _Reply:
         with self._lock:
             models = list(self._models)
-        if self.flavor == "sdcpp":  # one fake entry (routes_sdapi.cpp)
+        if self.flavor == "sdcpp":  # one fake entry, sorted keys (routes_sdapi.cpp, get_sd_models.json)
             m = models[0]
-            return _json_reply(200, [{"title": m.stem, "model_name": m.stem, "filename": f"{m.stem}.safetensors",
-                                      "hash": "8888888888", "sha256": "8" * 64, "config": None}])
+            return _json_reply(200, [{"config": None, "filename": f"{m.stem}.safetensors", "hash": "8888888888",
+                                      "model_name": m.stem, "sha256": "8" * 64, "title": m.stem}])
         items = []
         for m in models:
-            item = {"title": self._title(m), "model_name": m.stem,
-                    "hash": m.shorthash if m.hashed else None, "sha256": m.sha256 if m.hashed else None,
-                    "filename": self._filename(m), "config": None}
-            if self.flavor == "sdnext":
-                item["type"] = "safetensors"
+            shorthash, sha256 = (m.shorthash, m.sha256) if m.hashed else (None, None)
+            if self.flavor == "sdnext":  # its own key order (sdnext/get_sd_models.json)
+                item = {"title": self._title(m), "model_name": self._model_name(m), "filename": self._filename(m),
+                        "type": "safetensors", "sha256": sha256, "hash": shorthash, "config": None}
+            else:
+                item = {"title": self._title(m), "model_name": self._model_name(m), "hash": shorthash,
+                        "sha256": sha256, "filename": self._filename(m), "config": None}
             items.append(item)
         return _json_reply(200, items)
 
@@ -722,7 +748,7 @@ class StandInWebUI:
 
     def _get_loras(self, call: _Call) -> _Reply:
         if self.flavor == "sdcpp":
-            return _json_reply(200, [{"name": l["name"], "path": f"{l['name']}.safetensors"} for l in self._loras])
+            return _json_reply(200, self._sdcpp_loras_listed())
         return _json_reply(200, [{k: v for k, v in l.items() if k != "shorthash"} for l in self._loras])
 
     def _get_cmd_flags(self, call: _Call) -> _Reply:
@@ -770,6 +796,10 @@ class StandInWebUI:
                     updated.append({key: False})
                     continue
                 raise _Respond(self._exception_reply("KeyError", repr(key)))  # bad_options_unknown_key.json
+            if self.flavor == "sdnext":  # only stored, even an unknown model; the loaded one stays
+                ignored = ignore_checkpoint and key == "sd_model_checkpoint"
+                updated.append({key: True if ignored else self._sdnext_set_option(key, value)})
+                continue
             if key == "sd_model_checkpoint":
                 self._set_checkpoint(value, ignore=ignore_checkpoint)
             else:
@@ -782,22 +812,19 @@ class StandInWebUI:
         return _json_reply(200, None)
 
     def _set_checkpoint(self, name: Any, *, ignore: bool) -> None:
+        """A1111/Forge: an unknown name is 500 ``model '...' not found`` (SD.Next: see _sdnext_set_option)."""
         model = self._resolve_checkpoint(name)
-        if model is None and self.flavor != "sdnext":
+        if model is None:
             raise _Respond(self._exception_reply("RuntimeError", f"model {name!r} not found"))
         if ignore:  # A1111: the load failed, Options.set reverted, the API still answered 200
             return
         with self._lock:
             self._options["sd_model_checkpoint"] = name
-            self._wanted = model  # SD.Next with an unknown name: None, the model is unloaded
+            self._wanted = model
         if self.flavor == "forge":
             return  # Forge only records the choice; the model loads at the next generation
-        with self._generation_lock:  # A1111 and SD.Next load synchronously, after the running job
-            if model is None:
-                with self._lock:
-                    self._loaded = None
-            else:
-                self._load(model)
+        with self._generation_lock:  # A1111 loads synchronously, after the running job
+            self._load(model)
 
     # ---- request parsing and validation ----------------------------------------------------------------------
 
@@ -881,8 +908,8 @@ class StandInWebUI:
     def _resolve_sampler(self, params: dict[str, Any]) -> tuple[str, str]:
         """(sampler name, "Schedule type" label) as the server would really use them (API.md §3.6)."""
         name = params.get("sampler_name") or params.get("sampler_index") or "Euler"
-        if self.flavor == "sdnext":
-            if name not in SDNEXT_SAMPLERS:
+        if self.flavor == "sdnext":  # sdnext/post_txt2img_legacy_combined_sampler.json
+            if name not in {s["name"] for s in self._samplers}:
                 raise _Respond(self._http_error(404, "Sampler not found"))
             return name, ""
         scheduler = None
@@ -914,7 +941,9 @@ class StandInWebUI:
         return ", ".join(f"{n}: {h}" for n, h in known.items())
 
     def _hires_size(self, params: dict[str, Any], width: int, height: int) -> tuple[int, int]:
-        """Check the hires-fix fields like A1111/Forge and return the upscaled size."""
+        """Check the hires-fix fields like A1111/Forge and return the upscaled size (rounded down to 8)."""
+        if self.flavor == "forge" and forge_hires_modules_missing(params):
+            raise _Respond(self._exception_reply("TypeError", FORGE_HIRES_TYPE_ERROR))
         if self.flavor in ("forge", "a1111"):
             if params.get("denoising_strength") is None:
                 raise _Respond(self._exception_reply(
@@ -925,13 +954,13 @@ class StandInWebUI:
                 raise _Respond(self._exception_reply("AssertionError", f"could not find upscaler named {upscaler}"))
         rx, ry = int(params.get("hr_resize_x") or 0), int(params.get("hr_resize_y") or 0)
         if rx and ry:
-            return rx, ry
+            return round_down_8((rx, ry))
         if rx:
-            return rx, max(1, round(height * rx / width))
+            return round_down_8((rx, max(1, round(height * rx / width))))
         if ry:
-            return max(1, round(width * ry / height)), ry
+            return round_down_8((max(1, round(width * ry / height)), ry))
         scale = float(params.get("hr_scale") or 2.0)
-        return int(width * scale), int(height * scale)
+        return round_down_8((int(width * scale), int(height * scale)))
 
     # ---- txt2img / img2img -----------------------------------------------------------------------------------
 
@@ -945,38 +974,71 @@ class StandInWebUI:
         if mode == "img2img":
             init, mask = self._img2img_inputs(call, body, params)
         sampler, schedule = self._resolve_sampler(params)
-        width, height = params["width"], params["height"]
-        out_size = (width, height)
+        if self.flavor == "sdnext":  # width 0 silently becomes 1024 (sdnext/README.md)
+            params["width"], params["height"] = params["width"] or 1024, params["height"] or 1024
+        first_pass = round_down_8((params["width"], params["height"]))  # the latent is width/8 x height/8
+        out_size = first_pass
         extra: dict[str, Any] = {}
         if schedule and schedule != "Automatic":
             extra["Schedule type"] = schedule
         if mode == "img2img":
             extra["Denoising strength"] = params["denoising_strength"]
         elif params.get("enable_hr"):
-            out_size = self._hires_size(params, width, height)
-            if params.get("denoising_strength") is None:
-                params["denoising_strength"] = 0.7  # SD.Next does not fail here (a guess)
-            extra["Denoising strength"] = params["denoising_strength"]
-            extra["Hires upscale"] = params.get("hr_scale")
-            extra["Hires upscaler"] = params.get("hr_upscaler") or "Latent"
+            if self.flavor == "sdnext":
+                out_size = self._sdnext_hires_size(params, *first_pass)
+            else:
+                out_size = self._hires_size(params, params["width"], params["height"])
+                extra.update(hires_extra_params(params, forge=self.flavor == "forge"))
         lora_hashes = "" if params.get("disable_extra_networks") else self._lora_hashes(params["prompt"] or "")
         if lora_hashes:
             extra["Lora hashes"] = lora_hashes
+        if self.flavor == "sdnext":
+            extra = {}  # recorded: SD.Next's info keeps extra_generation_params empty
 
         overrides = dict(params.get("override_settings") or {})
         if call.fault == "model_switch_ignored":
             overrides = {}
-        override_name = overrides.pop("sd_model_checkpoint", None)
-        override_model = self._resolve_checkpoint(override_name)  # unknown: silently ignored
         restore = params.get("override_settings_restore_afterwards", True) is not False
+        if self.flavor == "sdnext":
+            model, job_options, image_format = self._run_sdnext_job(mode, params, overrides, restore)
+        else:
+            model, job_options, image_format = self._run_a1111_job(mode, params, overrides, restore)
+        if model is None:
+            return _json_reply(200, {"images": [], "parameters": params, "info": ""})
 
+        count = params["batch_size"] * params["n_iter"]
+        seed = params["seed"] if params["seed"] != -1 else random.randrange(2**32)
+        subseed = params["subseed"] if params.get("subseed", -1) != -1 else random.randrange(2**32)
+        seeds = [seed + i for i in range(count)]
+        clip_skip = int(job_options.get("CLIP_stop_at_last_layers") or 1)
+        if self.flavor == "sdnext":
+            infotexts = [self._sdnext_infotext(params, sampler, s, model, first_pass, mode, job_options,
+                                               upscaled=out_size != first_pass) for s in seeds]
+        else:
+            infotexts = [self._infotext(params, sampler, schedule, s, model, clip_skip, extra) for s in seeds]
+        images = [self._image(i, s, model.stem, out_size, init, mask, params, text, image_format)
+                  for i, (s, text) in enumerate(zip(seeds, infotexts))]
+        with self._lock:
+            self._last_images = images
+        if self.flavor == "sdnext":
+            info = self._sdnext_info(params, sampler, seed, seeds, subseed, model, first_pass, infotexts, count)
+        else:
+            info = self._info(params, sampler, seed, seeds, subseed, model, clip_skip, extra, infotexts, count)
+        encoded = [base64.b64encode(b).decode("ascii") for b in images] if params.get("send_images", True) else []
+        return _json_reply(200, {"images": encoded, "parameters": params, "info": json.dumps(info)})
+
+    def _run_a1111_job(self, mode: str, params: dict[str, Any], overrides: dict[str, Any],
+                       restore: bool) -> tuple[_Model | None, dict[str, Any], str]:
+        """Pick the model (an override by any alias wins; unknown: silently ignored), load it and generate."""
+        override_name = overrides.pop("sd_model_checkpoint", None)
+        override_model = self._resolve_checkpoint(override_name)
         with self._generation_lock:
             with self._lock:
                 wanted = self._wanted
                 job_options = {**self._options, **{k: v for k, v in overrides.items() if k in self._options}}
             model = override_model or wanted
-            if model is None:  # SD.Next after an unknown checkpoint: process_images returns None
-                return _json_reply(200, {"images": [], "parameters": params, "info": ""})
+            if model is None:
+                return None, job_options, "png"
             self._load(model)
             self._run_job(f"scripts_{mode}", params["steps"])
             with self._lock:
@@ -986,22 +1048,23 @@ class StandInWebUI:
                         self._options["sd_model_checkpoint"] = override_name
                         self._wanted = override_model
                 image_format = self._options["samples_format"]
-            if restore and override_model is not None and self.flavor == "sdnext":
-                self._load(wanted)  # SD.Next restores eagerly: a second load (API.md §4.3)
+        return model, job_options, image_format
 
-        count = params["batch_size"] * params["n_iter"]
-        seed = params["seed"] if params["seed"] != -1 else random.randrange(2**32)
-        subseed = params["subseed"] if params.get("subseed", -1) != -1 else random.randrange(2**32)
-        seeds = [seed + i for i in range(count)]
-        clip_skip = int(job_options.get("CLIP_stop_at_last_layers") or 1)
-        infotexts = [self._infotext(params, sampler, schedule, s, model, clip_skip, extra) for s in seeds]
-        images = [self._image(i, s, model.stem, out_size, init, mask, params, text, image_format)
-                  for i, (s, text) in enumerate(zip(seeds, infotexts))]
-        with self._lock:
-            self._last_images = images
-        info = self._info(params, sampler, seed, seeds, subseed, model, clip_skip, extra, infotexts, count)
-        encoded = [base64.b64encode(b).decode("ascii") for b in images] if params.get("send_images", True) else []
-        return _json_reply(200, {"images": encoded, "parameters": params, "info": json.dumps(info)})
+    def _run_sdnext_job(self, mode: str, params: dict[str, Any], overrides: dict[str, Any],
+                        restore: bool) -> tuple[_Model | None, dict[str, Any], str]:
+        """SD.Next's process_images: overrides applied (or skipped), the job, then the restore."""
+        with self._generation_lock:
+            stored = self._sdnext_apply_overrides(overrides)
+            with self._lock:
+                model = self._loaded
+                job_options = dict(self._options)
+            if model is not None:
+                self._run_job(f"scripts_{mode}", params["steps"])
+            if restore:
+                self._sdnext_restore(stored)
+            with self._lock:
+                image_format = self._options["samples_format"]
+        return model, job_options, image_format
 
     def _img2img_inputs(self, call: _Call, body: dict[str, Any],
                         params: dict[str, Any]) -> tuple[Image.Image, Image.Image | None]:
@@ -1056,8 +1119,6 @@ class StandInWebUI:
         if clip_skip > 1:
             fields["Clip skip"] = clip_skip
         fields.update({k: v for k, v in extra.items() if k != "Schedule type"})
-        if self.flavor == "sdnext":
-            fields["App"] = "SD.Next"
         fields["Version"] = VERSIONS[self.flavor]
         lines = [params["prompt"]] if params["prompt"] else []
         if params["negative_prompt"]:
@@ -1067,7 +1128,7 @@ class StandInWebUI:
 
     def _info(self, params: dict[str, Any], sampler: str, seed: int, seeds: list[int], subseed: int, model: _Model,
               clip_skip: int, extra: dict[str, Any], infotexts: list[str], count: int) -> dict[str, Any]:
-        """The ``info`` object; keys exactly as post_txt2img_short.json (SD.Next: API.md §3.5)."""
+        """The ``info`` object; keys exactly as post_txt2img_short.json (SD.Next: SdNextFlavor._sdnext_info)."""
         restore_faces = bool(params.get("restore_faces"))
         common = {
             "prompt": params["prompt"], "all_prompts": [params["prompt"]] * count,
@@ -1076,13 +1137,6 @@ class StandInWebUI:
             "subseed_strength": params.get("subseed_strength", 0), "width": params["width"],
             "height": params["height"], "sampler_name": sampler, "cfg_scale": params["cfg_scale"],
         }
-        if self.flavor == "sdnext":
-            return {**common, "cfg_end": 1.0, "steps": params["steps"], "batch_size": params["batch_size"],
-                    "detailer": False, "detailer_model": None, "sd_model_hash": model.shorthash,
-                    "seed_resize_from_w": -1, "seed_resize_from_h": -1,
-                    "denoising_strength": params.get("denoising_strength"), "extra_generation_params": extra,
-                    "index_of_first_image": 0, "infotexts": infotexts, "styles": params.get("styles") or [],
-                    "job_timestamp": time.strftime("%Y%m%d%H%M%S"), "clip_skip": clip_skip}
         return {**common, "steps": params["steps"], "batch_size": params["batch_size"],
                 "restore_faces": restore_faces, "face_restoration_model": "CodeFormer" if restore_faces else None,
                 "sd_model_name": model.stem, "sd_model_hash": model.shorthash, "sd_vae_name": None,
@@ -1093,116 +1147,6 @@ class StandInWebUI:
                 "job_timestamp": time.strftime("%Y%m%d%H%M%S"), "clip_skip": clip_skip,
                 "is_using_inpainting_conditioning": False, "version": VERSIONS[self.flavor]}
 
-    # ---- stable-diffusion.cpp's txt2img / img2img (routes_sdapi.cpp) ----------------------------------------
-
-    def _generate_sdcpp(self, call: _Call, mode: str) -> _Reply:
-        if not call.raw:
-            return _json_reply(400, {"error": "empty body"})
-        try:
-            body = json.loads(call.raw)
-        except json.JSONDecodeError as exc:
-            return _json_reply(500, {"error": "server_error",
-                                     "message": f"[json.exception.parse_error.101] parse error: {exc.msg}"})
-        if not isinstance(body, dict):
-            return _json_reply(500, {"error": "server_error",
-                                     "message": "[json.exception.type_error.306] cannot use value() with array"})
-        for key in ("width", "height", "steps", "seed", "batch_size", "clip_skip", "cfg_scale"):
-            if key in body and (isinstance(body[key], bool) or not isinstance(body[key], (int, float))):
-                kind = "string" if isinstance(body[key], str) else type(body[key]).__name__
-                return _json_reply(500, {"error": "server_error",
-                                         "message": f"[json.exception.type_error.302] type must be number, "
-                                                    f"but is {kind}"})
-        prompt = body.get("prompt", "")
-        if not isinstance(prompt, str) or not prompt:
-            return _json_reply(400, {"error": "prompt required"})
-
-        init = mask = None
-        if mode == "img2img":
-            images = body.get("init_images")
-            if isinstance(images, list) and images:
-                try:
-                    raw, init = self._decode_image(images[0])
-                    call.record.init_images.append(raw)
-                except _Respond:
-                    init = None  # sd.cpp skips an undecodable image silently
-            if isinstance(body.get("mask"), str):
-                try:
-                    raw, mask_image = self._decode_image(body["mask"])
-                    call.record.mask = raw
-                    mask = _mask_channel(mask_image)
-                    if body.get("inpainting_mask_invert"):
-                        mask = ImageOps.invert(mask)
-                except _Respond:
-                    mask = None
-        default_w, default_h = init.size if init is not None else (512, 512)
-        width, height = int(body.get("width", default_w)), int(body.get("height", default_h))
-        if width <= 0 or height <= 0:
-            return _json_reply(400, {"error": "width and height must be positive"})
-
-        for item in body.get("lora") or []:
-            if not isinstance(item, dict):
-                continue
-            path = item.get("path", "")
-            if not path:
-                return _json_reply(400, {"error": "lora.path required"})
-            if not any(path in (l["name"], f"{l['name']}.safetensors") for l in self._loras):
-                return _json_reply(400, {"error": f"invalid lora path: {path}"})
-
-        out_size = (width, height)
-        if mode == "txt2img" and body.get("enable_hr"):
-            upscaler = body.get("hr_upscaler", "Latent")
-            if upscaler not in {u["name"] for u in self._upscalers} | set(SDCPP_LATENT_MODES):
-                return _json_reply(400, {"error": "invalid params"})
-            out_size = self._hires_size(body, width, height)
-
-        requested = str(body.get("sampler_name", ""))
-        sampler = requested if requested in SDCPP_SAMPLERS else SDCPP_SAMPLER_ALIASES.get(requested.lower())
-        if requested.lower() == "euler":
-            sampler = "euler"
-        if sampler in (None, "default"):
-            sampler = SDCPP_DEFAULT_SAMPLER
-        scheduler = body.get("scheduler", "")
-        scheduler = scheduler if scheduler in SDCPP_SCHEDULERS and scheduler != "default" else SDCPP_DEFAULT_SCHEDULER
-        steps = min(100, max(1, int(body.get("steps", 20))))
-        batch = min(8, max(1, int(body.get("batch_size", 1))))
-        seed = int(body.get("seed", -1))
-        seed = seed if seed != -1 else random.randrange(2**31)
-        model = self._models[0]
-
-        with self._generation_lock:  # override_settings is ignored: the model is fixed at start-up
-            self._load(model)
-            self._run_job(f"scripts_{mode}", steps)
-        image_format = self._image_format or "png"
-        negative = body.get("negative_prompt", "")
-        seeds = [seed + i for i in range(batch)]
-        infotexts = []
-        for s in seeds:
-            head = prompt + (f"\nNegative prompt: {negative}" if negative else "")
-            infotexts.append(f"{head}\nSteps: {steps}, CFG scale: {body.get('cfg_scale', 7.0)}, Seed: {s}, "
-                             f"Size: {width}x{height}, Model: {model.stem}, Sampler: {sampler}, "
-                             f"Scheduler: {scheduler}, Version: stable-diffusion.cpp")
-        params = {"steps": steps, "width": width, "height": height, "denoising_strength": body.get(
-            "denoising_strength", 0.75)}
-        images = [self._image(i, s, model.stem, out_size, init, mask, params, text, image_format)
-                  for i, (s, text) in enumerate(zip(seeds, infotexts))]
-        with self._lock:
-            self._last_images = images
-        info: dict[str, Any] = {"prompt": prompt}
-        if negative:
-            info["negative_prompt"] = negative
-        info.update({"seed": seed, "cfg_scale": float(body.get("cfg_scale", 7.0)), "width": width, "height": height,
-                     "steps": steps, "sampler_name": sampler})
-        if int(body.get("clip_skip", -1)) != -1:
-            info["clip_skip"] = int(body["clip_skip"])
-        info["extra_generation_params"] = {"Schedule type": scheduler}
-        if mode == "img2img":
-            info["denoising_strength"] = min(float(body.get("denoising_strength", 0.75)), 1.0)
-        info.update({"sd_model_name": f"{model.stem}.safetensors", "version": "stable-diffusion.cpp",
-                     "infotexts": infotexts, "all_prompts": [prompt] * batch,
-                     "all_negative_prompts": [negative] * batch, "all_seeds": seeds})
-        encoded = [base64.b64encode(b).decode("ascii") for b in images]
-        return _json_reply(200, {"images": encoded, "parameters": body, "info": json.dumps(info)})
-
     # ---- extras ----------------------------------------------------------------------------------------------
 
     def _extra_single_image(self, call: _Call) -> _Reply:
@@ -1211,6 +1155,8 @@ class StandInWebUI:
         raw, image = self._decode_image(body.get("image", ""))  # decoded before the queue, as in api.py
         call.record.init_images.append(raw)
         upscaler = body.get("upscaler_1", "None")
+        if self.flavor == "sdnext" and upscaler not in {u["name"] for u in self._upscalers}:
+            upscaler = "None"  # SD.Next: 200, the image comes back not upscaled (sdnext/README.md)
         if upscaler not in {u["name"] for u in self._upscalers}:  # bad_extra_single_image_unknown_upscaler
             raise _Respond(self._exception_reply("AssertionError", f"could not find upscaler named {upscaler}"))
         infotext = image.info.get("parameters", "")
@@ -1289,7 +1235,7 @@ class StandInWebUI:
                 png_info.add_text("parameters", infotext)
             image.save(buffer, "PNG", pnginfo=png_info, compress_level=1)
         elif fmt in ("jpg", "jpeg"):
-            image.convert("RGB").save(buffer, "JPEG", quality=80)
+            image.convert("RGB").save(buffer, "JPEG", quality=80, exif=_exif_user_comment(infotext))
         elif fmt == "webp":
             image.save(buffer, "WEBP", quality=80)
         else:
@@ -1311,6 +1257,16 @@ def _with_png_text(png: bytes, key: str, text: str) -> bytes:
     chunk = struct.pack(">I", len(data)) + chunk_type + data + struct.pack(">I", zlib.crc32(chunk_type + data))
     ihdr_end = 8 + 8 + 13 + 4  # signature, then IHDR: length, type, 13 bytes of data, CRC
     return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+def _exif_user_comment(text: str) -> bytes:
+    """EXIF holding ``text`` as UserComment, the way A1111 and SD.Next store a JPEG's infotext (piexif's
+    "UNICODE" form: UTF-16-BE; sdnext/post_txt2img_next_call.json). Empty text: no EXIF."""
+    if not text:
+        return b""
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\x00" + text.encode("utf-16-be")  # Exif IFD, UserComment
+    return exif.tobytes()
 
 
 def _parse_json_or_none(raw: bytes) -> Any:
@@ -1539,11 +1495,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--auth", default=None, help="user:password for HTTP Basic, like --api-auth")
     parser.add_argument("--models", default=None, help="comma-separated checkpoint stems")
     parser.add_argument("--image-format", choices=("png", "jpeg"), default=None)
+    parser.add_argument("--same-file-in-two-folders", action="store_true",
+                        help="serve rand-a and sub/rand-b as two byte-identical files sharing one hash")
     args = parser.parse_args(argv)
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
-    webui = StandInWebUI(args.flavor, models=models, auth=auth, generation_delay=args.delay,
-                         image_format=args.image_format, host=args.host, port=args.port)
+    options = dict(auth=auth, generation_delay=args.delay, image_format=args.image_format, host=args.host,
+                   port=args.port)
+    if args.same_file_in_two_folders:
+        webui = StandInWebUI.same_file_in_two_folders(args.flavor, **options)
+    else:
+        webui = StandInWebUI(args.flavor, models=models, **options)
     url = webui.start()
     sys.stderr.write(f"stand-in WebUI on {url}\n")
     sys.stderr.flush()

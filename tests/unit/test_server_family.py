@@ -61,11 +61,15 @@ def test_sdnext_gets_no_scheduler_jpeg_comes_back_and_clip_skip_is_a_field():
         assert "scheduler" not in sent(server) and sent(server)["override_settings"]["schedulers_sigma"] == "karras"
 
 
-def test_sdnext_unknown_sampler_is_refused_before_its_404():
+def test_sdnext_legacy_names_are_mapped_or_refused_before_its_404():
     with StandInWebUI("sdnext") as server:
-        with pytest.raises(errors.NotFound, match="no sampler named 'DPM\\+\\+ 2M Karras'"):
-            generate(server, {"prompt": "x", "sampler_name": "DPM++ 2M Karras"})
-        assert not server.requests_to("POST", "/sdapi/v1/txt2img")
+        result = generate(server, {"prompt": "x", "sampler_name": "DPM++ 2M Karras"})  # it would answer 404 to this name
+        body = sent(server)
+        assert body["sampler_name"] == "DPM++ 2M" and body["override_settings"]["schedulers_sigma"] == "karras"
+        assert result.warnings == []
+        with pytest.raises(errors.NotFound, match="no sampler named 'DPM\\+\\+ 2S a Karras'. Closest: "):
+            generate(server, {"prompt": "x", "sampler_name": "DPM++ 2S a Karras"})  # it has no DPM++ 2S a
+        assert len(server.requests_to("POST", "/sdapi/v1/txt2img")) == 1
 
 
 def test_sdcpp_takes_loras_as_an_array_and_native_names():
