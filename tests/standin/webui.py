@@ -45,7 +45,8 @@ From a shell (for a demo)::
 
 Layout: ``StandInWebUI`` holds all state (models, options, progress, faults, records) and has one small
 method per route, picked from a dispatch table keyed by ``(method, path)``; ``_Handler`` only moves bytes.
-Per-server quirks live in mixins (``sdcpp.SdCppFlavor``, ``sdnext.SdNextFlavor``) and in ``hires.py``.
+Per-server quirks live in mixins (``sdcpp.SdCppFlavor``, ``sdnext.SdNextFlavor``) and in ``hires.py``; task ids
+and the queue (``force_task_id``, ``/internal/progress``) in ``tasks.py``.
 Standard library and Pillow only.
 """
 
