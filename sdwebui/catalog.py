@@ -76,6 +76,52 @@ class Catalog:
     def latent_upscale_modes(self, deadline: Deadline) -> list[models.LatentUpscaleMode]:
         return self._cached("latent-upscale-modes", LIST_TTL_S, lambda: self.client.latent_upscale_modes(deadline))
 
+    # Extensions and finer control (sdwebui/extensions.py). None: the route is missing, the extension not installed.
+
+    def controlnet_models(self, deadline: Deadline) -> list[str] | None:
+        return self._cached("controlnet-models", LIST_TTL_S, lambda: self.client.controlnet_models(deadline))
+
+    def controlnet_modules(self, deadline: Deadline) -> list[str] | None:
+        return self._cached("controlnet-modules", LIST_TTL_S, lambda: self.client.controlnet_modules(deadline))
+
+    def adetailer_models(self, deadline: Deadline) -> list[str] | None:
+        return self._cached("adetailer-models", LIST_TTL_S, lambda: self.client.adetailer_models(deadline))
+
+    def vaes(self, deadline: Deadline, *, forge: bool) -> list[models.VaeEntry] | None:
+        return self._cached("sd-modules" if forge else "sd-vae", LIST_TTL_S, lambda: self.client.vaes(deadline, forge=forge))
+
+    def styles(self, deadline: Deadline) -> list[models.PromptStyle] | None:
+        return self._cached("prompt-styles", LIST_TTL_S, lambda: self.client.prompt_styles(deadline))
+
+
+# null in the answer: the server or the extension does not have that list (ControlNet or ADetailer not installed).
+EXTENSION_KINDS = ("controlnet_models", "controlnet_modules", "adetailer_models", "vaes", "styles")
+
+
+def extension_overview(catalog: Catalog, server: ServerInfo, deadline: Deadline, kinds: list[str]) -> dict[str, Any]:
+    """The extension lists asked for in ``kinds``; ``None`` where the server or extension lacks one."""
+
+    def listed(names: list[str] | None) -> list[str] | None:
+        return None if names is None else [n for n in names if n.lower() != "none"][:MAX_LISTED]
+
+    def controlnet_modules() -> list[str] | None:
+        if catalog.controlnet_models(deadline) is None:  # the same detection as for generating
+            return None
+        return (catalog.controlnet_modules(deadline) or [])[:MAX_LISTED]
+
+    extensible = server.flavor in ("a1111", "forge")  # ControlNet/ADetailer through alwayson_scripts
+    sources: dict[str, Callable[[], list[str] | None]] = {
+        "controlnet_models": lambda: listed(catalog.controlnet_models(deadline)),
+        "controlnet_modules": controlnet_modules,
+        "adetailer_models": lambda: listed(catalog.adetailer_models(deadline)),
+        "vaes": lambda: listed([v.model_name for v in catalog.vaes(deadline, forge=server.flavor == "forge") or []]),
+        "styles": lambda: listed([s.name for s in catalog.styles(deadline) or []]),
+    }
+    unavailable = {"vaes", "styles"} if server.flavor == "sdcpp" else set()
+    if not extensible:
+        unavailable |= {"controlnet_models", "controlnet_modules", "adetailer_models"}
+    return {kind: None if kind in unavailable else load() for kind, load in sources.items() if kind in kinds}
+
 
 def active_model(catalog: Catalog, options: models.Options, server: ServerInfo, deadline: Deadline) -> str | None:
     """The checkpoint the next generation without a model uses, by its title where it can be told.
@@ -92,7 +138,7 @@ def active_model(catalog: Catalog, options: models.Options, server: ServerInfo, 
     return named[0].title if len(named) == 1 else options.sd_model_checkpoint
 
 
-RESOURCE_KINDS = ("models", "samplers", "schedulers", "loras", "upscalers")
+RESOURCE_KINDS = ("models", "samplers", "schedulers", "loras", "upscalers") + EXTENSION_KINDS
 MAX_LISTED = 300  # keeps the agent's JSON small even with thousands of LoRAs
 
 
@@ -113,4 +159,5 @@ def overview(catalog: Catalog, deadline: Deadline, kinds: list[str] | None = Non
         result["loras"] = [lora.name for lora in catalog.loras(deadline)][:MAX_LISTED]
     if "upscalers" in kinds:
         result["upscalers"] = [u.name for u in catalog.upscalers(deadline) if u.name != "None"][:MAX_LISTED]
+    result.update(extension_overview(catalog, server, deadline, kinds))
     return result

@@ -131,18 +131,21 @@ class WebUIClient:
 
     # ------------------------------------------------------------------ transport
 
-    def get(self, path: str, *, deadline: Deadline, max_bytes: int = MAX_LIST_BYTES) -> Any:
-        return self.request("GET", path, deadline=deadline, max_bytes=max_bytes)
+    def get(self, path: str, *, deadline: Deadline, max_bytes: int = MAX_LIST_BYTES, prefix: str = API_PREFIX) -> Any:
+        return self.request("GET", path, deadline=deadline, max_bytes=max_bytes, prefix=prefix)
 
     def post(self, path: str, body: Any, *, deadline: Deadline, max_bytes: int = MAX_LIST_BYTES) -> Any:
         return self.request("POST", path, body=body, deadline=deadline, max_bytes=max_bytes)
 
-    def request(self, method: str, path: str, *, deadline: Deadline, body: Any = None, max_bytes: int = MAX_LIST_BYTES) -> Any:
-        """Send one request and return the decoded JSON body, or raise a :class:`WebUIError`."""
-        # The UI's own routes (/internal/progress) live beside the API, not under /sdapi/v1.
-        route = path if path.startswith("/internal/") else f"{API_PREFIX}/{path.lstrip('/')}"
-        url = f"{self.base_url}{route}"
-        what = f"{method} {route.split('?')[0]}"
+    def request(
+        self, method: str, path: str, *, deadline: Deadline, body: Any = None, max_bytes: int = MAX_LIST_BYTES, prefix: str = API_PREFIX
+    ) -> Any:
+        """Send one request and return the decoded JSON body, or raise a :class:`WebUIError`.
+
+        ``prefix`` is ``/sdapi/v1`` except for extensions' own routes (``/controlnet/…``, ``/adetailer/v1/…``).
+        """
+        url = f"{self.base_url}{prefix}/{path.lstrip('/')}"
+        what = f"{method} {prefix}/{path.lstrip('/')}"
         if deadline.expired:
             raise self._timeout(deadline)
         read_timeout = max(0.5, deadline.remaining())
@@ -325,10 +328,34 @@ class WebUIClient:
         data = self.get_optional("loras", deadline=deadline)
         return [] if data is None else models.parse_list(models.Lora, data, what="GET /loras")
 
-    def get_optional(self, path: str, *, deadline: Deadline) -> Any:
+    def vaes(self, deadline: Deadline, *, forge: bool) -> list[models.VaeEntry] | None:
+        """``GET /sd-vae`` (A1111, SD.Next) or Forge's ``/sd-modules`` (same item shape); ``None`` when absent."""
+        route = "sd-modules" if forge else "sd-vae"
+        data = self.get_optional(route, deadline=deadline)
+        return None if data is None else models.parse_list(models.VaeEntry, data, what=f"GET /{route}")
+
+    def prompt_styles(self, deadline: Deadline) -> list[models.PromptStyle] | None:
+        data = self.get_optional("prompt-styles", deadline=deadline)
+        return None if data is None else models.parse_list(models.PromptStyle, data, what="GET /prompt-styles")
+
+    # Extensions answer on their own routes, outside /sdapi/v1. ``None``: the extension is not installed.
+
+    def controlnet_models(self, deadline: Deadline) -> list[str] | None:
+        data = self.get_optional("model_list", deadline=deadline, prefix="/controlnet")
+        return None if data is None else models.name_list(data, "model_list", what="GET /controlnet/model_list")
+
+    def controlnet_modules(self, deadline: Deadline) -> list[str] | None:
+        data = self.get_optional("module_list", deadline=deadline, prefix="/controlnet")
+        return None if data is None else models.name_list(data, "module_list", what="GET /controlnet/module_list")
+
+    def adetailer_models(self, deadline: Deadline) -> list[str] | None:
+        data = self.get_optional("ad_model", deadline=deadline, prefix="/adetailer/v1")
+        return None if data is None else models.name_list(data, "ad_model", what="GET /adetailer/v1/ad_model")
+
+    def get_optional(self, path: str, *, deadline: Deadline, prefix: str = API_PREFIX) -> Any:
         """GET a route that some servers lack: ``None`` on a plain 404."""
         try:
-            return self.get(path, deadline=deadline)
+            return self.get(path, deadline=deadline, prefix=prefix)
         except (ApiNotFound, MissingRoute):
             return None
 

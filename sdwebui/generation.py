@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sdwebui import checkpoints, names, sizes
+from sdwebui import checkpoints, extensions, names, sizes
 from sdwebui.catalog import Catalog
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
@@ -67,6 +67,7 @@ class GenerationResult:
     warnings: list[str] = field(default_factory=list)
     model_switched: bool = False
     elapsed_s: float = 0.0
+    maps: list[extensions.DetectedMap] = field(default_factory=list)  # ControlNet maps, only when asked for
 
     @property
     def seeds(self) -> list[int]:
@@ -93,6 +94,7 @@ class GenerationResult:
             "images": [{"filename": i.filename, "mime_type": i.mime_type, "size_bytes": len(i.data), "seed": i.seed,
                         "width": i.width, "height": i.height} for i in self.images],
             "elapsed_s": round(self.elapsed_s, 3),
+            "maps": [m.filename for m in self.maps],
         }
 
 
@@ -112,15 +114,19 @@ class Generation:
         self.default_model = (default_model or "").strip()
         self.catalog = catalog or Catalog(client)
 
-    def txt2img(self, settings: SamplingSettings, deadline: Deadline) -> GenerationResult:
-        return self._run(settings, deadline, None)
+    def txt2img(self, settings: SamplingSettings, deadline: Deadline, extras: extensions.ExtensionSettings | None = None) -> GenerationResult:
+        return self._run(settings, deadline, None, extras)
 
-    def img2img(self, settings: SamplingSettings, inputs: Img2ImgInputs, deadline: Deadline) -> GenerationResult:
-        return self._run(settings, deadline, inputs)
+    def img2img(
+        self, settings: SamplingSettings, inputs: Img2ImgInputs, deadline: Deadline, extras: extensions.ExtensionSettings | None = None
+    ) -> GenerationResult:
+        return self._run(settings, deadline, inputs, extras)
 
     # ------------------------------------------------------------------ steps
 
-    def _run(self, settings: SamplingSettings, deadline: Deadline, img2img: Img2ImgInputs | None) -> GenerationResult:
+    def _run(
+        self, settings: SamplingSettings, deadline: Deadline, img2img: Img2ImgInputs | None, extras: extensions.ExtensionSettings | None = None
+    ) -> GenerationResult:
         started = time.monotonic()
         wanted = settings.model or self.default_model
         self._route_by_model(wanted, deadline)
@@ -129,18 +135,21 @@ class Generation:
         warnings: list[str] = []
         settings = self._sized_for(server, settings, img2img, warnings)
         check_supported(server, settings, img2img)
+        # Extensions first: a missing one or an unknown name fails before any model switch or generation.
+        additions = extensions.prepare(self.catalog, server, extras, deadline) if extras else extensions.RequestAdditions()
         model, switched = self.ensure_model(wanted, options, server, deadline)
         self._route_by_model(model.title if model else options.sd_model_checkpoint or "", deadline)
         sampler, scheduler = self._sampler_and_scheduler(settings, server, deadline)
         loras = names.resolve_loras(settings.loras, self.catalog.loras(deadline)) if settings.loras else []
         hr_upscaler = self._hires_upscaler(settings, deadline)
 
-        request = self._request(settings, server, model, sampler, scheduler, loras, hr_upscaler, img2img)
+        request = additions.apply(self._request(settings, server, model, sampler, scheduler, loras, hr_upscaler, img2img))
         if img2img is None:
             response = self.client.txt2img(request, deadline)
         else:
             response = self.client.img2img(request, deadline)
 
+        maps = extensions.decode_maps(response) if additions.return_maps else []
         images = decode_images(response)
         ran = self._model_that_ran(model, response.info, server, deadline)
         warnings += size_warnings(images, settings, server, hires=img2img is None)
@@ -156,6 +165,7 @@ class Generation:
             warnings=warnings,
             model_switched=switched,
             elapsed_s=time.monotonic() - started,
+            maps=maps,
         )
 
     def _route_by_model(self, name: str, deadline: Deadline) -> None:

@@ -154,8 +154,8 @@ class JobWatch:
         if self.task_id is None:
             return None
         try:
-            data = self.client.post("/internal/progress", {"id_task": self.task_id, "live_preview": False},
-                                    deadline=Deadline(CHECK_S))
+            data = self.client.request("POST", "progress", prefix="/internal", deadline=Deadline(CHECK_S),
+                                       body={"id_task": self.task_id, "live_preview": False})
         except WebUIError:
             return None
         if not isinstance(data, dict):

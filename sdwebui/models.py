@@ -58,6 +58,21 @@ class LatentUpscaleMode(_Response):
     name: str
 
 
+class VaeEntry(_Response):
+    """``GET /sd-vae`` (A1111, SD.Next) and Forge's ``GET /sd-modules``: VAEs and text encoders."""
+
+    model_name: str
+    filename: str | None = None
+
+
+class PromptStyle(_Response):
+    """``GET /prompt-styles``."""
+
+    name: str
+    prompt: str | None = None
+    negative_prompt: str | None = None
+
+
 class GenerationInfo(_Response):
     """The ``info`` JSON string of a txt2img/img2img response, parsed.
 
@@ -147,6 +162,14 @@ def parse_list[T: BaseModel](model: type[T], data: object, *, what: str) -> list
     return [parse(model, item, what=what) for item in data]
 
 
+def name_list(data: object, key: str, *, what: str) -> list[str]:
+    """An extension's ``{"<key>": ["name", ...]}`` answer (ControlNet's model_list, ADetailer's ad_model)."""
+    names = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise MalformedResponse(f"The WebUI's answer to {what} has no '{key}' list of names; is the extension up to date?")
+    return names
+
+
 class _Request(BaseModel):
     """Request bodies: unknown keys are ignored by every server, ``None`` fields are left out."""
 
@@ -189,6 +212,16 @@ class Txt2ImgRequest(_Request):
     override_settings_restore_afterwards: bool | None = None
     send_images: bool | None = True  # None for sd.cpp, which does not read them
     save_images: bool | None = False
+    # Extensions and finer control (sdwebui/extensions.py fills them).
+    styles: list[str] | None = None
+    refiner_checkpoint: str | None = None
+    refiner_switch_at: float | None = None
+    alwayson_scripts: dict[str, Any] | None = None
+    # Allow-listed extra fields (sdwebui/extra_params.py), merged into the body by to_json.
+    extra_params: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.extra_params, **super().to_json()}
 
 
 class Img2ImgRequest(Txt2ImgRequest):
@@ -211,3 +244,17 @@ class ExtrasRequest(_Request):
     upscaling_resize_h: int | None = None
     upscaling_crop: bool | None = None
     show_extras_results: bool = True
+
+
+class InterrogateResponse(_Response):
+    """``POST /interrogate``: ``{"caption": ...}`` on A1111, Forge and SD.Next."""
+
+    caption: str | None = None
+
+
+class PngInfoResponse(_Response):
+    """``POST /png-info`` (tests/fixtures/forge/post_png_info.json): the infotext in ``info``."""
+
+    info: str | None = None
+    items: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict)

@@ -215,6 +215,21 @@ def read_sampling(params: Mapping[str, Any], *, prompt_required: bool = True) ->
     )
 
 
+def with_generation_info(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """txt2img's parameters over ``generation_info`` (an earlier image's settings, see :mod:`sdwebui.remake`).
+
+    Explicit fields win. A seed of -1 does not count as explicit: it is the form's default, which Dify
+    sends when the user left the field alone, and it means "no particular seed".
+    """
+    from sdwebui.remake import read_generation_info, txt2img_parameters  # here: remake reads this module's size limits
+
+    base = txt2img_parameters(read_generation_info(params.get("generation_info")))
+    if not base:
+        return params
+    explicit = {k: v for k, v in params.items() if _given(params, k) and not (k == "seed" and _number(params, k) == -1)}
+    return {**base, **explicit}
+
+
 # img2img / inpainting --------------------------------------------------------
 
 RESIZE_MODES = {"just_resize": 0, "crop_and_resize": 1, "resize_and_fill": 2, "latent_upscale": 3}

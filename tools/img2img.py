@@ -21,9 +21,10 @@ class Img2ImgTool(WebUIToolMixin, Tool):
             deadline = settings.deadline()
             sampling = read_sampling(tool_parameters, prompt_required=False)
             controls = read_img2img_controls(tool_parameters)
+            extras = self.extension_settings(tool_parameters, mode="img2img")
             image = self.input_image(tool_parameters, "image", what="input image", required=True)
             mask = self.input_image(tool_parameters, "mask", what="mask")
             inputs = Img2ImgInputs(init_image=image.base64, controls=controls, mask=mask.base64 if mask else None,
                                    input_size=(image.image.width, image.image.height))
-            result = Generation(settings.client(), default_model=settings.default_model).img2img(sampling, inputs, deadline)
+            result = Generation(settings.client(), default_model=settings.default_model).img2img(sampling, inputs, deadline, extras)
         yield from self.generation_messages(result, tool_parameters)

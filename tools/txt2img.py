@@ -9,7 +9,7 @@ from dify_plugin import Tool
 from dify_plugin.entities.tool import ToolInvokeMessage
 
 from sdwebui.generation import Generation
-from sdwebui.settings import read_sampling
+from sdwebui.settings import read_sampling, with_generation_info
 from tools.dify_errors import reported_as_dify_errors
 from tools.webui_tool import WebUIToolMixin
 
@@ -19,6 +19,7 @@ class Txt2ImgTool(WebUIToolMixin, Tool):
         with reported_as_dify_errors():
             settings = self.provider_settings()
             deadline = settings.deadline()
-            sampling = read_sampling(tool_parameters)
-            result = Generation(settings.client(), default_model=settings.default_model).txt2img(sampling, deadline)
+            sampling = read_sampling(with_generation_info(tool_parameters))
+            extras = self.extension_settings(tool_parameters, mode="txt2img")
+            result = Generation(settings.client(), default_model=settings.default_model).txt2img(sampling, deadline, extras)
         yield from self.generation_messages(result, tool_parameters)

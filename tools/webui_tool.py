@@ -16,6 +16,7 @@ from sdwebui.catalog import Catalog
 from sdwebui.config import ProviderSettings
 from sdwebui.deadline import Deadline
 from sdwebui.errors import InvalidInput
+from sdwebui.extensions import ExtensionSettings, read_extension_settings
 from sdwebui.generation import NO_SCHEDULER, GenerationResult
 from sdwebui.inputs import FileRef, InputImage, read_input_image
 from sdwebui.output import fit_output
@@ -62,6 +63,33 @@ def _hires_upscaler_options(catalog: Catalog, deadline: Deadline) -> list[Parame
     return latent + _upscaler_options(catalog, deadline)
 
 
+def _names(names: list[str] | None) -> list[ParameterOption]:
+    return [_option(n) for n in names or [] if n.lower() != "none"]
+
+
+def _controlnet_model_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:
+    return _names(catalog.controlnet_models(deadline))
+
+
+def _controlnet_module_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:
+    modules = catalog.controlnet_modules(deadline) or []
+    none = [_option(m) for m in modules if m.lower() == "none"]  # first: a ready-made map needs no preprocessor
+    return none + _names(modules)
+
+
+def _adetailer_model_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:
+    return _names(catalog.adetailer_models(deadline))
+
+
+def _vae_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:
+    forge = catalog.server(deadline).flavor == "forge"
+    return [_option(v.model_name) for v in catalog.vaes(deadline, forge=forge) or []]
+
+
+def _style_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:
+    return [_option(s.name) for s in catalog.styles(deadline) or []]
+
+
 # Dynamic-select parameter name -> where its options come from.
 OPTION_SOURCES: dict[str, Callable[[Catalog, Deadline], list[ParameterOption]]] = {
     "model": _model_options,
@@ -70,6 +98,14 @@ OPTION_SOURCES: dict[str, Callable[[Catalog, Deadline], list[ParameterOption]]] 
     "lora": _lora_options,
     "upscaler": _upscaler_options,
     "hr_upscaler": _hires_upscaler_options,
+    "refiner": _model_options,
+    "vae": _vae_options,
+    "style": _style_options,
+    "controlnet_module": _controlnet_module_options,
+    "controlnet_model": _controlnet_model_options,
+    "controlnet2_module": _controlnet_module_options,
+    "controlnet2_model": _controlnet_model_options,
+    "adetailer_model": _adetailer_model_options,
 }
 
 
@@ -97,6 +133,15 @@ class WebUIToolMixin:
             return None
         return read_input_image(ref, what=what)
 
+    def extension_settings(self, params: dict[str, Any], *, mode: str) -> ExtensionSettings:
+        """ControlNet, ADetailer, refiner, VAE, styles and extra parameters, checked; control images fetched last."""
+
+        def read_image(name: str, what: str) -> str | None:
+            image = self.input_image(params, name, what=what)
+            return image.base64 if image else None
+
+        return read_extension_settings(params, mode=mode, read_image=read_image)
+
     def fit_output(self, images: list, params: dict[str, Any]) -> tuple[list, str | None]:
         """Keep the images under the provider's output limit (re-encoding them if the user allowed it)."""
         with reported_as_dify_errors():
@@ -105,14 +150,17 @@ class WebUIToolMixin:
 
     def generation_messages(self, result: GenerationResult, params: dict[str, Any]) -> Iterator[ToolInvokeMessage]:
         """Images as blobs (they become ``files`` in workflows), then the info as JSON, variables and one text line."""
-        result.images, note = self.fit_output(result.images, params)
+        count = len(result.images)
+        images, note = self.fit_output([*result.images, *result.maps], params)
+        result.images, result.maps = images[:count], images[count:]
         if note:
             result.warnings.append(note)
-        for image in result.images:
+        # ControlNet maps (only when asked for) come after the generated images; the "maps" output names them.
+        for image in [*result.images, *result.maps]:
             yield self.create_blob_message(image.data, meta={"mime_type": image.mime_type, "filename": image.filename})
         summary = result.summary()
         yield self.create_json_message(summary)
-        for name in ("seed", "seeds", "model", "sampler", "scheduler", "width", "height", "warnings", "infotexts"):
+        for name in ("seed", "seeds", "model", "sampler", "scheduler", "width", "height", "warnings", "infotexts", "maps"):
             yield self.create_variable_message(name, summary[name])
         yield self.create_text_message(describe(result))
 

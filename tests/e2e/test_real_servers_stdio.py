@@ -46,3 +46,29 @@ def test_sdcpp_img2img_keeps_the_inputs_aspect_in_multiples_of_64(plugin, files)
         assert (sent["width"], sent["height"]) == (192, 128)
         assert Image.open(io.BytesIO(result.blobs[0].data)).size == (192, 128)
         assert any("multiples of 64, so 192x128 was asked for instead of 96x64" in w for w in result.variables["warnings"])
+
+
+def test_a_hash_naming_two_identical_checkpoints_is_refused_over_stdio(plugin):
+    with StandInWebUI.same_file_in_two_folders("forge") as server:
+        result = plugin.invoke_tool(PROVIDER, "txt2img", {"base_url": server.base_url},
+                                    {"prompt": "x", "width": 64, "height": 64, "steps": 2, "model_name": "38b3a15ec8"})
+        assert result.error["error_type"] == "InvokeBadRequestError"
+        assert "fits 2 checkpoints (rand-a.safetensors [38b3a15ec8], sub/rand-b.safetensors [38b3a15ec8])" in result.error["message"]
+        assert not server.requests_to("POST", "/sdapi/v1/txt2img")
+        by_title = plugin.invoke_tool(PROVIDER, "txt2img", {"base_url": server.base_url},
+                                      {"prompt": "x", "width": 64, "height": 64, "steps": 2,
+                                       "model_name": "sub/rand-b.safetensors [38b3a15ec8]"})
+        assert by_title.error is None, by_title.error
+        assert by_title.jsons[0]["model"] == "sub/rand-b.safetensors [38b3a15ec8]"
+
+
+def test_sdnext_switch_really_loads_the_model_and_reports_it(plugin):
+    with StandInWebUI("sdnext", models=["rand-a", "sub/rand-b"]) as server:
+        result = plugin.invoke_tool(PROVIDER, "txt2img", {"base_url": server.base_url},
+                                    {"prompt": "x", "width": 64, "height": 64, "steps": 2, "model_name": "sub/rand-b"})
+        assert result.error is None, result.error
+        assert server.requests_to("POST", "/sdapi/v1/reload-checkpoint") and server.loaded_model == "rand-b"
+        assert result.jsons[0]["model"].startswith("sub/rand-b [")
+        plain = plugin.invoke_tool(PROVIDER, "txt2img", {"base_url": server.base_url},
+                                   {"prompt": "x", "width": 64, "height": 64, "steps": 2})
+        assert plain.jsons[0]["model"] == result.jsons[0]["model"]  # no model asked: the one info names

@@ -77,8 +77,10 @@ from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
 
 from tests.fixtures.load import load_fixture
 from tests.standin.hires import FORGE_HIRES_TYPE_ERROR, forge_hires_modules_missing, hires_extra_params, round_down_8
+from tests.standin.extensions import ExtensionsMixin
 from tests.standin.sdcpp import SdCppFlavor
 from tests.standin.sdnext import SDNEXT_SHA256, SdNextFlavor
+from tests.standin.info_routes import InfoRoutesMixin
 from tests.standin.tasks import TaskQueue
 
 FLAVORS = ("forge", "a1111", "sdnext", "sdcpp")
@@ -243,7 +245,7 @@ class _FIFOLock:
 # The stand-in
 # --------------------------------------------------------------------------------------------------------------
 
-class StandInWebUI(SdCppFlavor, SdNextFlavor):
+class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
     """An in-process imitation of a WebUI's ``/sdapi/v1`` API on 127.0.0.1.
 
     flavor: "forge" | "a1111" | "sdnext" | "sdcpp".
@@ -265,13 +267,14 @@ class StandInWebUI(SdCppFlavor, SdNextFlavor):
         for benchmarks. Noise ignores seed, model and img2img inputs; its encoded bytes are made once per
         (width, height, format, batch index mod 4) and reused, so the stand-in's own encoding time stays out
         of measurements. The PNG infotext chunk, seeds and ``info`` are still those of each request.
+    controlnet, adetailer: install those extensions (a1111, forge only; see tests/standin/extensions.py).
     """
 
     def __init__(self, flavor: str = "forge", *, models: list[str] | None = None, loras: list[str] | None = None,
                  auth: tuple[str, str] | None = None, generation_delay: float = 0.0, image_format: str | None = None,
                  host: str = "127.0.0.1", port: int = 0, unhashed: list[str] | None = None,
                  load_delay: float = 0.0, image_content: str = "pattern",
-                 hashes: dict[str, str] | None = None) -> None:
+                 hashes: dict[str, str] | None = None, controlnet: bool = False, adetailer: bool = False) -> None:
         if flavor not in FLAVORS:
             raise ValueError(f"flavor must be one of {FLAVORS}, not {flavor!r}")
         if image_content not in IMAGE_CONTENTS:
@@ -306,6 +309,7 @@ class StandInWebUI(SdCppFlavor, SdNextFlavor):
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
+        self.controlnet_installed, self.adetailer_installed, self.extension_log = controlnet, adetailer, []
         self._load_static_shapes()
         self._routes = self._build_routes()
         self.reset()
@@ -510,12 +514,14 @@ class StandInWebUI(SdCppFlavor, SdNextFlavor):
             ("POST", f"{API}/refresh-checkpoints"): lambda call: _json_reply(200, None),
             ("POST", f"{API}/refresh-loras"): lambda call: _json_reply(200, None),
         })
+        routes.update(self._info_routes())
         if self.flavor == "forge":
             routes[("GET", f"{API}/sd-modules")] = lambda call: _json_reply(200, _fixture_json("get_sd_modules.json"))
         else:
             routes[("GET", f"{API}/sd-vae")] = lambda call: _json_reply(200, [])
         if self.flavor == "sdnext":
             routes.update(self._sdnext_routes())
+        routes.update(self._extension_routes())
         return routes
 
     # ---- error bodies, per flavour (API.md §8) ---------------------------------------------------------------
@@ -974,6 +980,7 @@ class StandInWebUI(SdCppFlavor, SdNextFlavor):
         init = mask = None
         if mode == "img2img":
             init, mask = self._img2img_inputs(call, body, params)
+        scripts = self._run_alwayson_scripts(params, mode, init)
         sampler, schedule = self._resolve_sampler(params)
         if self.flavor == "sdnext":  # width 0 silently becomes 1024 (sdnext/README.md)
             params["width"], params["height"] = params["width"] or 1024, params["height"] or 1024
@@ -993,6 +1000,7 @@ class StandInWebUI(SdCppFlavor, SdNextFlavor):
         lora_hashes = "" if params.get("disable_extra_networks") else self._lora_hashes(params["prompt"] or "")
         if lora_hashes:
             extra["Lora hashes"] = lora_hashes
+        extra.update(scripts.extra)
         if self.flavor == "sdnext":
             extra = {}  # recorded: SD.Next's info keeps extra_generation_params empty
 
@@ -1026,6 +1034,7 @@ class StandInWebUI(SdCppFlavor, SdNextFlavor):
         else:
             info = self._info(params, sampler, seed, seeds, subseed, model, clip_skip, extra, infotexts, count)
         encoded = [base64.b64encode(b).decode("ascii") for b in images] if params.get("send_images", True) else []
+        encoded += self._encoded_maps(scripts, image_format) if encoded else []
         return _json_reply(200, {"images": encoded, "parameters": params, "info": json.dumps(info)})
 
     def _run_a1111_job(self, mode: str, params: dict[str, Any], overrides: dict[str, Any],
@@ -1496,13 +1505,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--auth", default=None, help="user:password for HTTP Basic, like --api-auth")
     parser.add_argument("--models", default=None, help="comma-separated checkpoint stems")
     parser.add_argument("--image-format", choices=("png", "jpeg"), default=None)
+    parser.add_argument("--controlnet", action="store_true", help="install ControlNet (a1111, forge)")
+    parser.add_argument("--adetailer", action="store_true", help="install ADetailer (a1111, forge)")
     parser.add_argument("--same-file-in-two-folders", action="store_true",
                         help="serve rand-a and sub/rand-b as two byte-identical files sharing one hash")
     args = parser.parse_args(argv)
     auth = tuple(args.auth.split(":", 1)) if args.auth else None
     models = [m.strip() for m in args.models.split(",") if m.strip()] if args.models else None
     options = dict(auth=auth, generation_delay=args.delay, image_format=args.image_format, host=args.host,
-                   port=args.port)
+                   port=args.port, controlnet=args.controlnet, adetailer=args.adetailer)
     if args.same_file_in_two_folders:
         webui = StandInWebUI.same_file_in_two_folders(args.flavor, **options)
     else:
