@@ -31,7 +31,7 @@ from sdwebui.images import decode_image_base64
 from sdwebui.models import GenerationResponse, Txt2ImgRequest
 from sdwebui.names import normalise
 from sdwebui.server import ServerInfo
-from sdwebui.settings import _read_option, read_bool, read_choice, read_float, read_text
+from sdwebui.settings import read_bool, read_choice, read_float, read_option, read_text
 
 CONTROLNET_SCRIPT = "ControlNet"
 ADETAILER_SCRIPT = "ADetailer"
@@ -122,8 +122,8 @@ def _read_unit(params: Mapping[str, Any], prefix: str, slot: int) -> dict[str, A
         weight=read_float(params, f"{prefix}_weight", 1.0, low=0.0, high=2.0),
         guidance_start=start,
         guidance_end=end,
-        control_mode=_read_option(params, f"{prefix}_control_mode", CONTROL_MODES, "balanced"),
-        resize_mode=_read_option(params, f"{prefix}_resize_mode", CONTROLNET_RESIZE_MODES, "crop_and_resize"),
+        control_mode=read_option(params, f"{prefix}_control_mode", CONTROL_MODES, "balanced"),
+        resize_mode=read_option(params, f"{prefix}_resize_mode", CONTROLNET_RESIZE_MODES, "crop_and_resize"),
         pixel_perfect=read_bool(params, f"{prefix}_pixel_perfect", False),
     )
 

@@ -248,7 +248,7 @@ class Img2ImgControls:
     invert_mask: bool = False
 
 
-def _read_option(params: Mapping[str, Any], name: str, table: Mapping[str, Any], default: str) -> Any:
+def read_option(params: Mapping[str, Any], name: str, table: Mapping[str, Any], default: str) -> Any:
     key = read_text(params, name).lower().replace(" ", "_") or default
     if key not in table:
         raise InvalidInput(f"{name} must be one of: {', '.join(table)}; got '{key}'.")
@@ -258,10 +258,10 @@ def _read_option(params: Mapping[str, Any], name: str, table: Mapping[str, Any],
 def read_img2img_controls(params: Mapping[str, Any]) -> Img2ImgControls:
     return Img2ImgControls(
         denoising_strength=read_float(params, "denoising_strength", 0.75, low=0.0, high=1.0),
-        resize_mode=_read_option(params, "resize_mode", RESIZE_MODES, "just_resize"),
+        resize_mode=read_option(params, "resize_mode", RESIZE_MODES, "just_resize"),
         mask_blur=read_int(params, "mask_blur", 4, low=0, high=64),
-        inpainting_fill=_read_option(params, "inpainting_fill", INPAINTING_FILLS, "original"),
-        only_masked=_read_option(params, "inpaint_area", INPAINT_AREAS, "whole_picture"),
+        inpainting_fill=read_option(params, "inpainting_fill", INPAINTING_FILLS, "original"),
+        only_masked=read_option(params, "inpaint_area", INPAINT_AREAS, "whole_picture"),
         padding=read_int(params, "inpaint_padding", 32, low=0, high=256),
         invert_mask=read_bool(params, "invert_mask", False),
     )
