@@ -18,7 +18,10 @@ warm-up and ``--repeat`` measured calls, each followed by a "floor" call:
   ``/proc/PID/clear_refs`` where the kernel allows it, else the high-water mark of the process's whole life),
   its VmRSS after the case, and the growth of the peak over the RSS before the case.
 
-Then it counts the requests of 10 generations with one model and of 10 alternating between two models.
+Then it counts the requests of 10 generations with one model and of 10 alternating between two models, and
+fires ``--concurrency`` calls at once at stand-ins that take ``--job-s`` seconds per job (one job at a time, in
+arrival order, like a WebUI): against one WebUI, then two behind a real nginx (least_conn, and the model-affinity
+hash, which sends one model's calls to one WebUI). Per call wall time: median and p95 (nearest rank).
 Nothing here asserts: it reports numbers, the reader judges them.
 """
 
@@ -36,6 +39,7 @@ import sys
 import threading
 import time
 import types
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -50,7 +54,8 @@ sys.path.insert(0, str(ROOT))
 # The plugin subprocess is untouched: it patches itself as it does under Dify.
 sys.modules.setdefault("dify_plugin._gevent", types.ModuleType("dify_plugin._gevent"))
 
-from tests.harness.plugin_process import PluginProcess  # noqa: E402
+from tests.harness.nginx import Nginx  # noqa: E402
+from tests.harness.plugin_process import PluginProcess, invoke_data  # noqa: E402
 from tests.standin.webui import StandInWebUI  # noqa: E402
 
 PROVIDER, TOOL = "sd_webui", "txt2img"
@@ -248,6 +253,45 @@ def run_model_switching(plugin: PluginProcess, webui: StandInWebUI, credentials:
     return runs
 
 
+def run_concurrency(plugin: PluginProcess, calls: int, job_s: float) -> list[dict]:
+    """``calls`` txt2img at once against one WebUI, then two behind nginx; wall time per call and failures."""
+    runs = []
+    setups = [("1 WebUI", 1, None),
+              ("2 WebUIs, nginx least_conn", 2, "least_conn;"),
+              ("2 WebUIs, nginx hash $http_x_sd_model (one model)", 2, "hash $http_x_sd_model consistent;")]
+    for label, backends_n, balance in setups:
+        backends = [StandInWebUI("forge", generation_delay=job_s).__enter__() for _ in range(backends_n)]
+        try:
+            proxy = Nginx([b.base_url for b in backends], balance=balance).start() if balance else None
+            try:
+                base_url = proxy.base_url if proxy else backends[0].base_url
+                runs.append(_concurrent_calls(plugin, label, base_url, calls, backends))
+            finally:
+                if proxy:
+                    proxy.stop()
+        finally:
+            for backend in backends:
+                backend.stop()
+    return runs
+
+
+def _concurrent_calls(plugin: PluginProcess, label: str, base_url: str, calls: int, backends: list) -> dict:
+    credentials = {"base_url": base_url, "default_model": "rand-a"}
+    params = {"prompt": "concurrency", "width": 64, "height": 64, "steps": 2, "batch_size": 1}
+    plugin.invoke_tool(PROVIDER, TOOL, credentials, {**params, "seed": 1}, timeout=120)  # warm-up: caches, connections
+    jobs_before = [len(b.requests_to("POST", TXT2IMG)) for b in backends]
+    started = time.monotonic()
+    sessions = [plugin.submit(invoke_data(PROVIDER, TOOL, credentials, {**params, "seed": 100 + i})) for i in range(calls)]
+    with ThreadPoolExecutor(max_workers=calls) as pool:  # the harness stamps a call's wall time when wait() sees its end
+        results = list(pool.map(lambda session: plugin.wait(session, timeout=600), sessions))
+    span = time.monotonic() - started
+    walls = sorted(r.elapsed_s for r in results)
+    p95_rank = -(-95 * len(walls) // 100)  # nearest rank: ceil(0.95 n)
+    return {"setup": label, "calls": calls, "ok": sum(1 for r in results if r.error is None),
+            "median_s": statistics.median(walls), "p95_s": walls[p95_rank - 1], "span_s": span,
+            "jobs_per_webui": [len(b.requests_to("POST", TXT2IMG)) - n for b, n in zip(backends, jobs_before)]}
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------------------------
@@ -280,7 +324,7 @@ def mb_kb(kb: int | None) -> str:
 
 
 def render_report(args: argparse.Namespace, info: dict, cases: list[Case], switching: list[dict],
-                  startup_s: float | None, total_s: float) -> str:
+                  startup_s: float | None, total_s: float, concurrency: list[dict] | None = None) -> str:
     """The Markdown report: header, the per-case table, the breakdown, memory and model switching."""
     lines = [
         "# Plugin benchmark",
@@ -343,6 +387,13 @@ def render_report(args: argparse.Namespace, info: dict, cases: list[Case], switc
                      f"{run['model_loads']} | {run['get_options']} | {run['errors']} |")
     others = sorted({r for run in switching for r in run["other_requests"]})
     lines.append(f"\nOther requests during model switching: {', '.join(others) if others else 'none'}.")
+    if concurrency:
+        lines += ["", f"Concurrency: {args.concurrency} calls at once, each job {args.job_s} s on a stand-in that runs "
+                      "one job at a time (wall per call in s; p95 = nearest rank; the warm-up call is not counted):", "",
+                  "| setup | ok | median | p95 | all done after | jobs per WebUI |", "|---|---:|---:|---:|---:|---|"]
+        for run in concurrency:
+            lines.append(f"| {run['setup']} | {run['ok']}/{run['calls']} | {run['median_s']:.2f} | {run['p95_s']:.2f} | "
+                         f"{run['span_s']:.2f} | {' + '.join(str(n) for n in run['jobs_per_webui'])} |")
     return "\n".join(lines)
 
 
@@ -357,6 +408,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sizes", default=DEFAULT_SIZES,
                         help=f"comma-separated SIDE:BATCH cases, square images ({DEFAULT_SIZES})")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the raw numbers here")
+    parser.add_argument("--concurrency", type=int, default=16, help="calls fired at once in the concurrency run (16)")
+    parser.add_argument("--job-s", type=float, default=0.25, help="seconds per job in the concurrency run (0.25)")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -374,18 +427,21 @@ def main(argv: list[str]) -> int:
                 run_case(case, plugin, webui, credentials, args.repeat)
             print("... model switching", file=sys.stderr, flush=True)
             switching = run_model_switching(plugin, webui, credentials)
+            print("... concurrency", file=sys.stderr, flush=True)
+            concurrency = run_concurrency(plugin, args.concurrency, args.job_s)
         finally:
             plugin.close()  # terminate, then kill if it lingers
         stand_in_errors = webui.errors
     total_s = time.monotonic() - started
 
-    print(render_report(args, info, cases, switching, plugin.startup_s, total_s))
+    print(render_report(args, info, cases, switching, plugin.startup_s, total_s, concurrency))
     if stand_in_errors:
         print(f"\nThe stand-in logged {len(stand_in_errors)} error(s); first:\n{stand_in_errors[0]}")
     if args.json:
         raw = {"command": getattr(sys, "orig_argv", sys.argv), "machine": info, "delay_s": args.delay,
                "repeat": args.repeat, "plugin_startup_s": plugin.startup_s, "total_s": total_s,
-               "cases": [asdict(c) for c in cases], "model_switching": switching}
+               "cases": [asdict(c) for c in cases], "model_switching": switching,
+               "concurrency": concurrency}
         args.json.write_text(json.dumps(raw, indent=2), encoding="utf-8")
     return 0
 

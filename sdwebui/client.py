@@ -35,6 +35,8 @@ from sdwebui.errors import (
     Unreachable,
     WebUIError,
 )
+from sdwebui.jobs import JobWatch
+from sdwebui.routing import ROUTE_HEADER, route_key
 
 API_PREFIX = "/sdapi/v1"
 DEFAULT_CONNECT_TIMEOUT_S = 10.0
@@ -117,6 +119,15 @@ class WebUIClient:
 
     def __repr__(self) -> str:  # never shows the password
         return f"WebUIClient({self.base_url!r}, user={self.username!r})"
+
+    def route_by_model(self, title: str | None) -> None:
+        """Send ``X-SD-Model`` with every later request of this client, so a hash balancer keeps the call on the
+        WebUI that owns this checkpoint (see :mod:`sdwebui.routing`). An empty title removes the header."""
+        key = route_key(title)
+        if key:
+            self.session.headers[ROUTE_HEADER] = key
+        else:
+            self.session.headers.pop(ROUTE_HEADER, None)
 
     # ------------------------------------------------------------------ transport
 
@@ -358,27 +369,34 @@ class WebUIClient:
         data = self._post_job("extra-single-image", request.to_json(), deadline)
         return models.parse(models.ExtrasResponse, data, what="POST /extra-single-image")
 
-    def interrupt(self) -> None:
-        """Ask the WebUI to stop the running job; best effort, a few seconds at most."""
+    def interrupt(self) -> bool:
+        """Ask the WebUI to stop the job it is running, whoever started it; best effort, a few seconds at most.
+
+        Only :mod:`sdwebui.jobs` calls this, after checking the running job is ours. Raises
+        :class:`ApiNotFound` when the server has no ``/interrupt`` (stable-diffusion.cpp); returns whether
+        the WebUI acknowledged it.
+        """
         try:
             self.post("interrupt", {}, deadline=Deadline(5.0))
+        except ApiNotFound:
+            raise
         except WebUIError:
-            pass
+            return False
+        return True
 
     def _generate(self, route: str, request: models._Request, deadline: Deadline) -> models.GenerationResponse:
         data = self._post_job(route, request.to_json(), deadline)
         return models.parse(models.GenerationResponse, data, what=f"POST /{route}")
 
     def _post_job(self, route: str, body: dict[str, Any], deadline: Deadline) -> Any:
-        """POST a long-running job. On deadline expiry, interrupt it on the server too."""
+        """POST a long-running job. When the deadline fires, find out where the job stands and stop it only if it is
+        ours and running (:class:`sdwebui.jobs.JobWatch`); the error says which."""
+        watch = JobWatch(self, with_task_id=route in ("txt2img", "img2img"))
+        body = watch.before_post(body, deadline)
         try:
             return self.post(route, body, deadline=deadline, max_bytes=MAX_GENERATION_BYTES)
         except Timeout:
-            self.interrupt()
-            raise Timeout(
-                f"The WebUI did not finish within {deadline.seconds:.0f} s, so the job was interrupted; "
-                "raise 'Request timeout' in the provider settings, or lower steps, size, batch size or hires fix."
-            ) from None
+            raise Timeout(f"The WebUI did not finish within {deadline.seconds:.0f} s{watch.after_deadline()}") from None
 
 
 def server_message(body: Any, limit: int = 300) -> str:

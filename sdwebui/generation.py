@@ -128,6 +128,8 @@ class Generation:
         self, settings: SamplingSettings, deadline: Deadline, img2img: Img2ImgInputs | None, extras: extensions.ExtensionSettings | None = None
     ) -> GenerationResult:
         started = time.monotonic()
+        wanted = settings.model or self.default_model
+        self._route_by_model(wanted, deadline)
         options = self.client.options(deadline)
         server = self.catalog.server(deadline, options)
         warnings: list[str] = []
@@ -135,7 +137,8 @@ class Generation:
         check_supported(server, settings, img2img)
         # Extensions first: a missing one or an unknown name fails before any model switch or generation.
         additions = extensions.prepare(self.catalog, server, extras, deadline) if extras else extensions.RequestAdditions()
-        model, switched = self.ensure_model(settings.model or self.default_model, options, server, deadline)
+        model, switched = self.ensure_model(wanted, options, server, deadline)
+        self._route_by_model(model.title if model else options.sd_model_checkpoint or "", deadline)
         sampler, scheduler = self._sampler_and_scheduler(settings, server, deadline)
         loras = names.resolve_loras(settings.loras, self.catalog.loras(deadline)) if settings.loras else []
         hr_upscaler = self._hires_upscaler(settings, deadline)
@@ -164,6 +167,13 @@ class Generation:
             elapsed_s=time.monotonic() - started,
             maps=maps,
         )
+
+    def _route_by_model(self, name: str, deadline: Deadline) -> None:
+        """Send ``X-SD-Model`` on the call's next requests, so a hash balancer keeps them on the WebUI that owns the
+        checkpoint (:mod:`sdwebui.routing`). Resolved against the cached ``/sd-models``; with no model asked, the
+        active one the WebUI reported. An unknown name sends none (``ensure_model`` reports it)."""
+        model = checkpoints.find_model(name, self.catalog.models(deadline)) if name else None
+        self.client.route_by_model(model.title if model else None)
 
     @staticmethod
     def _sized_for(server: ServerInfo, settings: SamplingSettings, img2img: Img2ImgInputs | None,

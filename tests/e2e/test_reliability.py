@@ -44,16 +44,29 @@ def test_each_fault_is_one_specific_error_and_the_plugin_survives(plugin, standi
     assert plugin.alive()
 
 
-def test_a_hanging_webui_hits_the_deadline_and_gets_interrupted(plugin, standin):
-    standin.inject("hang")
-    started = time.monotonic()
+def test_a_job_that_outlives_the_deadline_gets_interrupted_because_it_is_ours(plugin):
+    with StandInWebUI("forge", generation_delay=120) as slow:  # a job far longer than the 10 s deadline
+        beats_before = len(plugin.heartbeats)
+        started = time.monotonic()
+        result = txt2img(plugin, slow, timeout="10")
+        waited = time.monotonic() - started
+        beats = [t for t in plugin.heartbeats[beats_before:] if started <= t <= started + waited]
+        assert len(beats) >= 5, f"only {len(beats)} heartbeats (interval 1 s) while the call waited {waited:.0f} s"
+        assert result.error["error_type"] == "InvokeServerUnavailableError"
+        assert "did not finish within 10 s, so the job was interrupted" in result.error["message"]
+        assert 9 <= waited < 30
+        assert len(slow.requests_to("POST", "/sdapi/v1/interrupt")) == 1
+        ends = time.monotonic() + 5
+        while not slow.tasks.finished and time.monotonic() < ends:  # the interrupted job winds down
+            time.sleep(0.02)
+        assert slow.tasks.finished == [slow.requests_to("POST", "/sdapi/v1/txt2img")[0].json["force_task_id"]]
+
+
+def test_a_hanging_webui_with_no_running_job_is_not_interrupted(plugin, standin):
+    standin.inject("hang")  # the request hangs before any job starts: /progress stays idle
     result = txt2img(plugin, standin, timeout="10")
-    waited = time.monotonic() - started
-    assert result.error["error_type"] == "InvokeServerUnavailableError"
-    assert "did not finish within 10 s, so the job was interrupted" in result.error["message"]
-    assert 9 <= waited < 30
-    assert standin.requests_to("POST", "/sdapi/v1/interrupt")
-    assert txt2img(plugin, standin).error is None
+    assert "did not finish within 10 s: the WebUI reports no running job, so nothing was interrupted" in result.error["message"]
+    assert standin.requests_to("POST", "/sdapi/v1/interrupt") == []
 
 
 def test_a_401_on_a_later_call(plugin):

@@ -1,4 +1,4 @@
-"""Scale-out: the plugin behind a real nginx that load-balances two WebUIs with different active models.
+"""Scale-out: the plugin behind a real nginx that load-balances three WebUIs with different active models.
 
 A load balancer sends each HTTP request to whichever backend is next, so the plugin's
 ``POST /options`` (a global switch on one backend) may land on a different WebUI than the
@@ -41,14 +41,17 @@ def _stem(checkpoint: str) -> str:
     return checkpoint.split(" [")[0].removesuffix(".safetensors")
 
 
-def test_round_robin_over_two_webuis_every_image_comes_from_the_model_asked_for(plugin):
+def test_round_robin_over_three_webuis_every_image_comes_from_the_model_asked_for(plugin):
+    # Three WebUIs: with two, round robin's strict alternation happens to send each call's POST /options and
+    # generation (two requests apart, with the queue check between them) to the same WebUI.
     with StandInWebUI("forge", generation_delay=0.02) as webui_a, \
-            StandInWebUI("forge", generation_delay=0.02) as webui_b:
+            StandInWebUI("forge", generation_delay=0.02) as webui_b, \
+            StandInWebUI("forge", generation_delay=0.02) as webui_c:
         _set_active_checkpoint(webui_b, "rand-b.safetensors")
-        assert (_stem(webui_a.active_checkpoint), _stem(webui_b.active_checkpoint)) == ("rand-a", "rand-b")
-        backends = {webui_a.port: webui_a, webui_b.port: webui_b}
+        assert [_stem(w.active_checkpoint) for w in (webui_a, webui_b, webui_c)] == ["rand-a", "rand-b", "rand-a"]
+        backends = {webui_a.port: webui_a, webui_b.port: webui_b, webui_c.port: webui_c}
 
-        with Nginx([webui_a.base_url, webui_b.base_url]) as proxy:
+        with Nginx([webui_a.base_url, webui_b.base_url, webui_c.base_url]) as proxy:
             asked: dict[str, str] = {}  # prompt -> model asked for; the prompt ties backend records to calls
             for i in range(CALLS):
                 model = MODELS[i % 2]
@@ -67,7 +70,7 @@ def test_round_robin_over_two_webuis_every_image_comes_from_the_model_asked_for(
             assert proxy.alive(), proxy.error_log()
         access_log = proxy.access_log()  # read after nginx stopped: every line is flushed
 
-        # The load really was spread: both WebUIs generated, and between them exactly the 20 calls.
+        # The load really was spread: every WebUI generated, and between them exactly the 20 calls.
         generated = {port: webui.requests_to("POST", TXT2IMG) for port, webui in backends.items()}
         assert all(generated.values()), {port: len(r) for port, r in generated.items()}
         assert sorted(r.json["prompt"] for records in generated.values() for r in records) == sorted(asked)
@@ -85,7 +88,7 @@ def test_round_robin_over_two_webuis_every_image_comes_from_the_model_asked_for(
         # made those right (and the plugin checked info.sd_model_name on each).
         arrived_on_other_model = 0
         for webui in backends.values():
-            active = "rand-a"  # both start on their first model; B's switch to rand-b is in its own log
+            active = "rand-a"  # all start on their first model; B's switch to rand-b is in its own log
             for record in webui.requests:
                 if record.method == "POST" and record.path == "/sdapi/v1/options":
                     active = _stem(record.json.get("sd_model_checkpoint", active))
@@ -95,7 +98,7 @@ def test_round_robin_over_two_webuis_every_image_comes_from_the_model_asked_for(
                     active = wanted  # restore off: the override becomes the WebUI's checkpoint
         assert arrived_on_other_model > 0, "no generation reached a WebUI set to the other model"
 
-        # nginx's own log agrees: both upstreams answered txt2img, all with 200.
+        # nginx's own log agrees: every upstream answered txt2img, all with 200.
         txt2img_log = [entry for entry in access_log if entry["request"].startswith(f"POST {TXT2IMG} ")]
         assert len(txt2img_log) == CALLS
         assert {entry["status"] for entry in txt2img_log} == {"200"}

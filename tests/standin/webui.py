@@ -45,7 +45,8 @@ From a shell (for a demo)::
 
 Layout: ``StandInWebUI`` holds all state (models, options, progress, faults, records) and has one small
 method per route, picked from a dispatch table keyed by ``(method, path)``; ``_Handler`` only moves bytes.
-Per-server quirks live in mixins (``sdcpp.SdCppFlavor``, ``sdnext.SdNextFlavor``) and in ``hires.py``.
+Per-server quirks live in mixins (``sdcpp.SdCppFlavor``, ``sdnext.SdNextFlavor``) and in ``hires.py``; task ids
+and the queue (``force_task_id``, ``/internal/progress``) in ``tasks.py``.
 Standard library and Pillow only.
 """
 
@@ -80,6 +81,7 @@ from tests.standin.extensions import ExtensionsMixin
 from tests.standin.sdcpp import SdCppFlavor
 from tests.standin.sdnext import SDNEXT_SHA256, SdNextFlavor
 from tests.standin.info_routes import InfoRoutesMixin
+from tests.standin.tasks import TaskQueue
 
 FLAVORS = ("forge", "a1111", "sdnext", "sdcpp")
 
@@ -300,7 +302,7 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
         self._noise_lock = threading.Lock()
 
         self._lock = threading.RLock()          # guards every mutable attribute below
-        self._generation_lock = _FIFOLock()
+        self._generation_lock = self.tasks = TaskQueue(flavor, _FIFOLock())  # task ids: tests/standin/tasks.py
         self._stopping = threading.Event()
         self._interrupted = threading.Event()   # the running job should stop early
         self._interrupt_count = 0               # every POST /interrupt, for the "hang" fault
@@ -496,6 +498,7 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
             ("POST", f"{API}/txt2img"): lambda call: self._generate(call, "txt2img"),
             ("POST", f"{API}/img2img"): lambda call: self._generate(call, "img2img"),
         }
+        routes.update(self.tasks.routes())
         if self.flavor != "sdnext":
             routes[("GET", f"{API}/schedulers")] = lambda call: _json_reply(200, self._schedulers)
             routes[("GET", f"{API}/latent-upscale-modes")] = lambda call: _json_reply(200, self._latent_modes)
@@ -560,6 +563,7 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
         """Record the request, answer it, and stamp ``record.elapsed_s`` from ``received`` (monotonic) on."""
         received = time.monotonic() if received is None else received
         record = RecordedRequest(method, target, headers, _parse_json_or_none(raw), len(raw))
+        self.tasks.arrived(method, target, raw)
         with self._lock:
             self._records.append(record)
         try:
@@ -1404,6 +1408,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 60  # an idle keep-alive connection is closed after this long
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in two writes; without TCP_NODELAY, Nagle holds a small body until the client's
+        # delayed ACK (~40 ms), a stall real servers (uvicorn, asyncio) do not have and the benchmark would count.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def version_string(self) -> str:
         return "uvicorn"

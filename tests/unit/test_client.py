@@ -160,15 +160,6 @@ def test_connect_timeout_is_named():
 
 
 @responses.activate
-def test_generation_timeout_interrupts_the_job_and_says_how_long_it_waited():
-    responses.post(API + "/txt2img", body=requests.exceptions.ReadTimeout())
-    responses.post(API + "/interrupt", json={})
-    with pytest.raises(errors.Timeout, match="did not finish within 42 s, so the job was interrupted"):
-        WebUIClient(BASE).txt2img(Txt2ImgRequest(prompt="x", width=64, height=64, steps=2, cfg_scale=7), Deadline(42))
-    assert [c.request.url for c in responses.calls][-1] == API + "/interrupt"
-
-
-@responses.activate
 def test_truncated_json_is_malformed():
     responses.get(API + "/sd-models", body='[{"title": "rand-a.safe', content_type="application/json")
     with pytest.raises(errors.MalformedResponse, match="not valid JSON"):

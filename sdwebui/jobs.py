@@ -1,0 +1,175 @@
+"""Where a generation stands when its deadline fires, and stopping it only when it is ours.
+
+A WebUI runs one job at a time and queues the rest, each HTTP call simply staying open until its turn.
+``POST /interrupt`` stops *whatever job is running*, and nothing can take a job out of the queue. So when a
+call's deadline fires, interrupting blindly could stop another caller's job while ours still waits. This
+module looks first, and the error says what it found.
+
+What each server lets a client know (read from their source; README "Queue and deadlines"):
+
+* **A1111 1.8+ and Forge with their UI on** (``--api``): a generation takes ``force_task_id``, and
+  ``POST /internal/progress {"id_task": ...}`` answers ``queued`` (with ``textinfo`` "In queue: 2/3"),
+  ``active`` or ``completed`` for that task. We know exactly whether our job runs, and our queue position.
+* **The same with ``--nowebui``, SD.Next, and A1111 before 1.8**: only ``GET /progress``, one global state
+  (idle or busy, which kind of job, its start time) with no owner and no queue length. We know whether the
+  WebUI was busy when we posted, and whether the job running then is still running.
+* **stable-diffusion.cpp**: neither ``/progress`` nor ``/interrupt`` (404, empty body). Nothing can be known
+  or stopped.
+
+The rule: interrupt when the WebUI says our task is the active one; without task ids, interrupt only when
+the WebUI was idle when we posted and is busy now (our job was first in line); never when our job is, or may
+be, still queued. Every check runs on its own short deadline after the call's has passed, carries the
+call's routing header (so it reaches the same WebUI behind a hash balancer), and never raises.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sdwebui.deadline import Deadline
+from sdwebui.errors import ApiNotFound, WebUIError
+
+if TYPE_CHECKING:
+    from sdwebui.client import WebUIClient
+
+CHECK_S = 3.0  # each queue check after the deadline; the whole call still ends well before Dify's 600 s
+_IN_QUEUE = re.compile(r"In queue:\s*(\d+)\s*/\s*(\d+)")
+_ADVICE = " Raise 'Request timeout' in the provider settings, or lower steps, size, batch size or hires fix."
+_BUSY_ADVICE = " The WebUI is busy: try again later, or raise 'Request timeout' in the provider settings."
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One ``GET /progress`` answer, reduced to what tells jobs apart."""
+
+    busy: bool
+    job_timestamp: str
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """One ``POST /internal/progress`` answer for our task id."""
+
+    active: bool
+    queued: bool
+    completed: bool
+    position: int | None = None
+    queue_length: int | None = None
+
+
+class JobWatch:
+    """Knows enough about one posted job to explain, and safely handle, its deadline firing."""
+
+    def __init__(self, client: WebUIClient, *, with_task_id: bool) -> None:
+        self.client = client
+        self.task_id = f"dify-{uuid.uuid4().hex}" if with_task_id else None
+        self.has_progress = True
+        self.at_post: ServerState | None = None
+
+    # ------------------------------------------------------------------ before
+
+    def before_post(self, body: dict[str, Any], deadline: Deadline) -> dict[str, Any]:
+        """Read ``/progress`` (is a job ahead of ours?) and tag the body with our task id where one can help."""
+        try:
+            self.at_post = self._progress(Deadline(min(CHECK_S, max(0.5, deadline.remaining()))))
+        except ApiNotFound:  # stable-diffusion.cpp: no queue to read, no task ids, nothing to interrupt
+            self.has_progress = False
+            self.task_id = None
+        except WebUIError:
+            self.at_post = None  # unknown; the generation's own request will say what is wrong
+        if self.task_id is None or self.at_post is None:  # a task id only where the WebUI has a queue to read
+            return body
+        return {**body, "force_task_id": self.task_id}
+
+    # ------------------------------------------------------------------ after
+
+    def after_deadline(self) -> str:
+        """The rest of the timeout sentence: where the job stood, and whether it was interrupted."""
+        if not self.has_progress:
+            return (", and the job could not be stopped: this server has no /progress or /interrupt route "
+                    "(stable-diffusion.cpp has neither), so it may still be running on the server." + _ADVICE)
+        task = self._task_state()
+        if task is not None:
+            return self._by_task(task)
+        return self._by_global_state()
+
+    def _by_task(self, task: TaskState) -> str:
+        if task.active:
+            return self._interrupt()
+        if task.queued:
+            where = (f" in position {task.position} of {task.queue_length}, behind the running job"
+                     if task.position else " behind the running job")
+            return (f": the job was still queued{where}, so it was not interrupted (/interrupt would stop another "
+                    "caller's running job, and a WebUI cannot take a job out of its queue); it will still run when "
+                    "its turn comes." + _BUSY_ADVICE)
+        return ": the job finished on the WebUI just as the time ran out, too late to return its images." + _ADVICE
+
+    def _by_global_state(self) -> str:
+        try:
+            now = self._progress(Deadline(CHECK_S))
+        except WebUIError:
+            return (", and the WebUI's progress could not be read, so nothing was interrupted; the job may still be "
+                    "queued or running on the server." + _ADVICE)
+        if not now.busy:
+            return (": the WebUI reports no running job, so nothing was interrupted (it may be stuck loading a model: "
+                    "check its console)." + _ADVICE)
+        if self.at_post is None:
+            return (": the WebUI is running a job, but whether it is this one cannot be known (the WebUI gives no "
+                    "task ids here), so nothing was interrupted; the job may still be queued or running." + _ADVICE)
+        if self.at_post.busy and now.job_timestamp == self.at_post.job_timestamp:
+            return (": the job was still queued behind the job that was already running when it was sent, so it was "
+                    "not interrupted (/interrupt would stop that other job); it will still run when its turn comes."
+                    + _BUSY_ADVICE)
+        if self.at_post.busy:
+            return (": the WebUI was busy with another job when this one was sent and does not say whose job runs "
+                    "now (no task ids without its UI), so nothing was interrupted; the job may still be queued or "
+                    "running on the server." + _BUSY_ADVICE)
+        return self._interrupt()  # idle when we posted, busy now: ours was first in line
+
+    def _interrupt(self) -> str:
+        try:
+            stopped = self.client.interrupt()
+        except ApiNotFound:
+            return (", and the job could not be stopped: this server has no /interrupt route, so it may still be "
+                    "running on the server." + _ADVICE)
+        if not stopped:
+            return (", and the interrupt request failed, so the job may still be running on the server." + _ADVICE)
+        return (", so the job was interrupted while it was generating; raise 'Request timeout' in the provider "
+                "settings, or lower steps, size, batch size or hires fix.")
+
+    # ------------------------------------------------------------------ reads
+
+    def _progress(self, deadline: Deadline) -> ServerState:
+        data = self.client.get("progress?skip_current_image=true", deadline=deadline)
+        state = data.get("state") if isinstance(data, dict) else None
+        state = state if isinstance(state, dict) else {}
+        busy = _number(state.get("job_count")) > 0 or bool(state.get("job"))
+        return ServerState(busy=busy, job_timestamp=str(state.get("job_timestamp") or ""))
+
+    def _task_state(self) -> TaskState | None:
+        """Our task as the WebUI sees it; ``None`` when the WebUI does not track it (no UI, SD.Next, old A1111)."""
+        if self.task_id is None:
+            return None
+        try:
+            data = self.client.request("POST", "progress", prefix="/internal", deadline=Deadline(CHECK_S),
+                                       body={"id_task": self.task_id, "live_preview": False})
+        except WebUIError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        flags = {key: data.get(key) is True for key in ("active", "queued", "completed")}
+        if not any(flags.values()):  # a task id it never saw: it does not track API jobs
+            return None
+        match = _IN_QUEUE.search(str(data.get("textinfo") or ""))
+        position, length = (int(match.group(1)), int(match.group(2))) if match else (None, None)
+        return TaskState(**flags, position=position, queue_length=length)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
