@@ -146,7 +146,7 @@ def _split_names(text: str) -> tuple[str, ...]:
 def read_extension_settings(params: Mapping[str, Any], *, mode: str, read_image: ImageReader) -> ExtensionSettings:
     """Every extension control, checked without any HTTP call; control images are fetched last."""
     units = [u for slot, prefix in enumerate(CONTROLNET_SLOTS, 1) if (u := _read_unit(params, prefix, slot))]
-    style_names = _split_names(read_text(params, "style_name")) or _split_names(read_text(params, "style"))
+    style_names = _split_names(read_text(params, "style_name")) or _split_names(read_choice(params, "style"))
     settings = dict(
         return_maps=read_bool(params, "controlnet_return_maps", False),
         adetailer=_read_adetailer(params),

@@ -99,12 +99,22 @@ def read_text(params: Mapping[str, Any], name: str, *, required: bool = False, l
     return value
 
 
+# The value of a dropdown's only option when the server lists nothing for it ("None: this WebUI lists no
+# LoRAs"): an empty dropdown looks broken, so it says why instead. Choosing it chooses nothing.
+NOTHING_LISTED = "(none)"
+
+
 def read_choice(params: Mapping[str, Any], name: str) -> str:
     """A name chosen from a list: the free-text ``<name>_name`` wins over the ``<name>`` dropdown.
 
     Dynamic dropdowns are broken in some Dify versions, so every choice also has a text field.
     """
-    return read_text(params, f"{name}_name") or read_text(params, name)
+    return read_text(params, f"{name}_name") or _picked(params, name)
+
+
+def _picked(params: Mapping[str, Any], name: str) -> str:
+    value = read_text(params, name)
+    return "" if value == NOTHING_LISTED else value
 
 
 def _number(params: Mapping[str, Any], name: str) -> float | None:
@@ -168,7 +178,7 @@ def read_bool(params: Mapping[str, Any], name: str, default: bool = False) -> bo
 def read_loras(params: Mapping[str, Any]) -> str:
     """The LoRAs field, plus the one picked from the LoRA dropdown at its weight."""
     text = read_text(params, "loras")
-    picked = read_text(params, "lora")
+    picked = _picked(params, "lora")
     if picked:
         weight = read_float(params, "lora_weight", 0.8, low=-4.0, high=4.0)
         text = ", ".join(t for t in (text, f"{picked}:{weight:g}") if t)

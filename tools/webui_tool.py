@@ -20,7 +20,7 @@ from sdwebui.extensions import ExtensionSettings, read_extension_settings
 from sdwebui.generation import NO_SCHEDULER, GenerationResult
 from sdwebui.inputs import FileRef, InputImage, read_input_image
 from sdwebui.output import fit_output
-from sdwebui.settings import read_oversize_format
+from sdwebui.settings import NOTHING_LISTED, read_oversize_format
 from tools.dify_errors import reported_as_dify_errors
 
 OPTIONS_DEADLINE_S = 20.0
@@ -90,6 +90,15 @@ def _style_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption
     return [_option(s.name) for s in catalog.styles(deadline) or []]
 
 
+# What each dropdown lists, for the option shown when the server lists none.
+LISTED = {"model": "checkpoints", "refiner": "checkpoints", "sampler": "samplers", "lora": "LoRAs (they go in models/Lora)",
+          "upscaler": "upscalers", "hr_upscaler": "upscalers", "vae": "VAEs", "style": "styles",
+          "controlnet_module": "ControlNet preprocessors (is ControlNet installed?)",
+          "controlnet2_module": "ControlNet preprocessors (is ControlNet installed?)",
+          "controlnet_model": "ControlNet models (is ControlNet installed? models go in models/ControlNet)",
+          "controlnet2_model": "ControlNet models (is ControlNet installed? models go in models/ControlNet)",
+          "adetailer_model": "ADetailer models (is ADetailer installed?)"}
+
 # Dynamic-select parameter name -> where its options come from.
 OPTION_SOURCES: dict[str, Callable[[Catalog, Deadline], list[ParameterOption]]] = {
     "model": _model_options,
@@ -122,7 +131,9 @@ class WebUIToolMixin:
         with reported_as_dify_errors():
             settings = self.provider_settings()
             deadline = Deadline(min(OPTIONS_DEADLINE_S, settings.timeout_s))
-            return source(Catalog(settings.client()), deadline)
+            options = source(Catalog(settings.client()), deadline)
+        # Never an empty dropdown: it looks broken. One option says why, and choosing it chooses nothing.
+        return options or [_option(NOTHING_LISTED, f"None: this WebUI lists no {LISTED.get(parameter, 'choices')}")]
 
     def input_image(self, params: dict[str, Any], name: str, *, what: str, required: bool = False) -> InputImage | None:
         """Fetch, check and encode the image file parameter ``name``."""

@@ -31,8 +31,8 @@ WORKS, UNSUPPORTED, FAILS = "works", "unsupported by this server", "FAILS"
 # Per flavour: the cases that are not "works", with a word their message must contain.
 NOT_WORKING = {
     "forge": {},
-    # Run with no LoRA installed: the LoRA case does not apply, and the LoRA dropdown must still not be empty (an
-    # honest "no LoRA" option, as the scheduler dropdown has on SD.Next). Today it is empty, so "dropdowns" FAILS.
+    # Run with no LoRA installed: the LoRA case does not apply, and the LoRA dropdown must still not be empty (its one
+    # option says the WebUI lists no LoRAs).
     "a1111": {"LoRA": (UNSUPPORTED, "lists no lora")},
     "sdnext": {},
     "sdcpp": {"model switch": (UNSUPPORTED, "only 1 model"), "upscale": (UNSUPPORTED, "upscal")},

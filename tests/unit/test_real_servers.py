@@ -339,3 +339,16 @@ def test_sizes_for_sdcpp_keep_the_aspect(asked, fitted):
     from sdwebui import sizes
 
     assert sizes.fit_to_multiple(*asked, 64) == fitted
+
+
+def test_an_empty_list_becomes_one_option_that_says_so_and_chooses_nothing(forge, rsps):
+    from sdwebui.settings import read_loras, read_sampling
+    from tools.txt2img import Txt2ImgTool
+
+    rsps.replace(responses.GET, f"{API}/loras", json=[])
+    tool = Txt2ImgTool.__new__(Txt2ImgTool)
+    tool.runtime = type("Runtime", (), {"credentials": {"base_url": BASE}})()
+    [option] = tool._fetch_parameter_options("lora")
+    assert "lists no LoRAs" in option.label.en_us
+    assert read_loras({"lora": option.value}) == "" and read_sampling({"prompt": "x", "lora": option.value}).loras == ""
+    assert tool._fetch_parameter_options("sampler")  # a list the server has stays as it is
