@@ -50,7 +50,7 @@ class Catalog:
         """The server family (detected once per base URL). The client learns it too, so that a route
         this server lacks is reported as such rather than as "the API is off"."""
         server = self._cached("server", SERVER_TTL_S, lambda: detect_server(self.client, deadline, options))
-        self.client.server_name = server.name
+        self.client.known_server = (server.name, server.missing_route_advice)
         return server
 
     def models(self, deadline: Deadline, *, refresh: bool = False) -> list[models.SDModel]:

@@ -105,8 +105,9 @@ class WebUIClient:
         self.username = username or url_user
         password = password or url_password
         self.connect_timeout = connect_timeout
-        # Set once the server family is known (Catalog.server): a 404 is then "this server lacks the route".
-        self.server_name: str | None = None
+        # (name, advice), set once the server family is known (Catalog.server): a 404 then means "this server
+        # lacks the route", not "the API is off".
+        self.known_server: tuple[str, str] | None = None
         self.session = session or requests.Session()
         self.session.trust_env = False  # the WebUI is on the admin's network, not behind the daemon's proxy
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=32, max_retries=0)
@@ -273,11 +274,9 @@ class WebUIClient:
                 status=status,
             )
         if status in (404, 405) and text in ("", "Not Found", "Method Not Allowed"):
-            if self.server_name and what not in _CORE_ROUTES:  # the API is on: this server just lacks this route
-                return MissingRoute(
-                    f"The {self.server_name} at {self.base_url} has no {what} (HTTP {status}), so it cannot do this; "
-                    "use an AUTOMATIC1111, Forge or SD.Next WebUI for it."
-                )
+            if self.known_server and what not in _CORE_ROUTES:  # the API is on: this server just lacks this route
+                name, advice = self.known_server
+                return MissingRoute(f"The {name} at {self.base_url} has no {what} (HTTP {status}), so it cannot do this; {advice}.")
             return ApiNotFound(
                 f"{self.base_url} has no {what} (HTTP {status}): the API is off (start the WebUI with --api) "
                 "or this URL is not a Stable Diffusion WebUI."

@@ -28,7 +28,7 @@ from sdwebui import checkpoints, extensions, names, sizes
 from sdwebui.catalog import Catalog
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
-from sdwebui.errors import InvalidInput, MalformedResponse, ServerError, Unsupported
+from sdwebui.errors import InvalidInput, MalformedResponse, MissingRoute, ServerError, Unsupported
 from sdwebui.images import decode_image_base64
 from sdwebui.inputs import output_size_for
 from sdwebui.models import GenerationInfo, GenerationResponse, Img2ImgRequest, LoraRef, Options, SDModel, Txt2ImgRequest
@@ -213,7 +213,10 @@ class Generation:
         # carries the model in override_settings too, and info is checked afterwards.
         self.client.set_options({"sd_model_checkpoint": model.title}, deadline)
         if not server.reloads_on_options:
-            self.client.reload_checkpoint(deadline)
+            try:
+                self.client.reload_checkpoint(deadline)
+            except MissingRoute:  # an older SD.Next: its POST /options loads; the info check tells if it did
+                pass
         return model, True
 
     def _sampler_and_scheduler(self, settings: SamplingSettings, server: ServerInfo, deadline: Deadline) -> tuple[str | None, str | None]:

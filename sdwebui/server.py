@@ -41,6 +41,13 @@ class ServerInfo:
         return FLAVOR_NAMES[self.flavor]
 
     @property
+    def missing_route_advice(self) -> str:
+        """What to do when this server lacks a route the plugin needs."""
+        if self.flavor == "sdcpp":
+            return "use an AUTOMATIC1111, Forge or SD.Next WebUI for it"
+        return f"update the {self.name}, or use another WebUI of the family that has it"
+
+    @property
     def has_schedulers(self) -> bool:
         return self.scheduler_kind is not None
 

@@ -352,3 +352,24 @@ def test_an_empty_list_becomes_one_option_that_says_so_and_chooses_nothing(forge
     assert "lists no LoRAs" in option.label.en_us
     assert read_loras({"lora": option.value}) == "" and read_sampling({"prompt": "x", "lora": option.value}).loras == ""
     assert tool._fetch_parameter_options("sampler")  # a list the server has stays as it is
+
+
+def test_an_older_sdnext_without_reload_checkpoint_still_switches_and_info_decides(sdnext):
+    """Before /reload-checkpoint existed (or with its UI hook), SD.Next's POST /options itself loads the model."""
+    sdnext.rsps.post(f"{API}/options", json=recorded("sdnext/post_options_switch_to_b"))
+    sdnext.rsps.post(f"{API}/reload-checkpoint", json={"detail": "Not Found"}, status=404)
+    after = recorded("sdnext/post_txt2img_next_call")
+    sdnext.answer("txt2img", {**after, "info": after["info"].replace("38b3a15ec8", "7ba778b605")})
+    result = generate({"prompt": "a red apple", "model_name": "sub/rand-b"})
+    assert result.summary()["model"] == "sub/rand-b [7ba778b605]"
+
+
+def test_a_route_missing_on_a_webui_suggests_updating_it_not_switching_to_it(sdnext):
+    from sdwebui.catalog import Catalog
+
+    client = WebUIClient(BASE)
+    Catalog(client).server(Deadline(10))
+    sdnext.rsps.post(f"{API}/png-info", json={"detail": "Not Found"}, status=404)
+    with pytest.raises(errors.Unsupported) as raised:
+        client.post("png-info", {"image": "x"}, deadline=Deadline(5))
+    assert str(raised.value).endswith("so it cannot do this; update the SD.Next, or use another WebUI of the family that has it.")
