@@ -308,11 +308,7 @@ def case_sampler(check: Check) -> str:
     if sampler is None:
         raise CaseFailed("the server lists no samplers")
     result = check.generate("txt2img", {"width": SIZE, "height": SIZE, "sampler_name": sampler})
-    expect_images(result, 1)
-    expect_no_warnings(result)
-    used = summary(result).get("sampler")
-    if key(used) != key(sampler):
-        raise CaseFailed(f"asked for sampler '{sampler}', the answer says '{used}'")
+    expect_used(result, "sampler", sampler)
     return plugin_text(result)
 
 
@@ -323,12 +319,17 @@ def case_scheduler(check: Check) -> str:
     scheduler = pick(schedulers or [], PREFERRED_SCHEDULERS, avoid=("default", "automatic")) or "karras"
     result = check.generate("txt2img", {"width": SIZE, "height": SIZE, "sampler_name": sampler or "",
                                         "scheduler_name": scheduler})
+    expect_used(result, "scheduler", scheduler)
+    return plugin_text(result)
+
+
+def expect_used(result, field: str, asked: str) -> None:
+    """One image, no fallback warning, and the answer names the sampler/scheduler that was asked for."""
     expect_images(result, 1)
     expect_no_warnings(result)
-    used = summary(result).get("scheduler")
-    if key(used) != key(scheduler):
-        raise CaseFailed(f"asked for scheduler '{scheduler}', the answer says '{used}'")
-    return plugin_text(result)
+    used = summary(result).get(field)
+    if key(used) != key(asked):
+        raise CaseFailed(f"asked for {field} '{asked}', the answer says '{used}'")
 
 
 def case_lora(check: Check) -> str:
