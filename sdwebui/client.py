@@ -372,12 +372,12 @@ class WebUIClient:
         """Ask the WebUI to stop the job it is running, whoever started it; best effort, a few seconds at most.
 
         Only :mod:`sdwebui.jobs` calls this, after checking the running job is ours. Raises
-        :class:`ApiNotFound` when the server has no ``/interrupt`` (stable-diffusion.cpp); returns whether
-        the WebUI acknowledged it.
+        :class:`ApiNotFound` or :class:`MissingRoute` when the server has no ``/interrupt`` (stable-diffusion.cpp);
+        returns whether the WebUI acknowledged it.
         """
         try:
             self.post("interrupt", {}, deadline=Deadline(5.0))
-        except ApiNotFound:
+        except (ApiNotFound, MissingRoute):
             raise
         except WebUIError:
             return False

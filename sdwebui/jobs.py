@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sdwebui.deadline import Deadline
-from sdwebui.errors import ApiNotFound, WebUIError
+from sdwebui.errors import ApiNotFound, MissingRoute, WebUIError
 
 if TYPE_CHECKING:
     from sdwebui.client import WebUIClient
@@ -39,6 +39,8 @@ CHECK_S = 3.0  # each queue check after the deadline; the whole call still ends 
 _IN_QUEUE = re.compile(r"In queue:\s*(\d+)\s*/\s*(\d+)")
 _ADVICE = " Raise 'Request timeout' in the provider settings, or lower steps, size, batch size or hires fix."
 _BUSY_ADVICE = " The WebUI is busy: try again later, or raise 'Request timeout' in the provider settings."
+# A 404 for the route: ApiNotFound before the server family is known, MissingRoute after (Catalog.server).
+NO_SUCH_ROUTE = (ApiNotFound, MissingRoute)
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class JobWatch:
         """Read ``/progress`` (is a job ahead of ours?) and tag the body with our task id where one can help."""
         try:
             self.at_post = self._progress(Deadline(min(CHECK_S, max(0.5, deadline.remaining()))))
-        except ApiNotFound:  # stable-diffusion.cpp: no queue to read, no task ids, nothing to interrupt
+        except NO_SUCH_ROUTE:  # stable-diffusion.cpp: no queue to read, no task ids, nothing to interrupt
             self.has_progress = False
             self.task_id = None
         except WebUIError:
@@ -132,7 +134,7 @@ class JobWatch:
     def _interrupt(self) -> str:
         try:
             stopped = self.client.interrupt()
-        except ApiNotFound:
+        except NO_SUCH_ROUTE:
             return (", and the job could not be stopped: this server has no /interrupt route, so it may still be "
                     "running on the server." + _ADVICE)
         if not stopped:

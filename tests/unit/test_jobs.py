@@ -152,3 +152,29 @@ def test_upscaling_sends_no_task_id():
     WebUIClient(BASE).extra_single_image(ExtrasRequest(image="aGk=", upscaler_1="Lanczos"), Deadline(5))
     sent = json.loads(responses.calls[-1].request.body)
     assert "force_task_id" not in sent
+
+
+@responses.activate
+def test_stable_diffusion_cpp_says_so_once_the_plugin_knows_the_server_family():
+    # Catalog.server tells the client the family before every generation; its 404s then become MissingRoute.
+    responses.get(API + "/progress", body=b"", status=404)
+    responses.post(API + "/txt2img", body=requests.exceptions.ReadTimeout())
+    client = WebUIClient(BASE)
+    client.known_server = ("stable-diffusion.cpp server", "use an AUTOMATIC1111, Forge or SD.Next WebUI for it")
+    with pytest.raises(errors.Timeout) as caught:
+        client.txt2img(Txt2ImgRequest(prompt="x", width=64, height=64, steps=2, cfg_scale=7), Deadline(42))
+    assert "could not be stopped: this server has no /progress or /interrupt route" in str(caught.value)
+    assert _interrupts() == []
+
+
+@responses.activate
+def test_a_missing_interrupt_route_on_a_known_server_is_not_called_a_failed_request():
+    _progress_answers(IDLE, RUNNING)
+    responses.post(API + "/txt2img", body=requests.exceptions.ReadTimeout())
+    responses.post(INTERNAL, body=b"", status=404)
+    responses.post(API + "/interrupt", body=b"", status=404)
+    client = WebUIClient(BASE)
+    client.known_server = ("Forge WebUI", "update the Forge WebUI, or use another WebUI of the family that has it")
+    with pytest.raises(errors.Timeout) as caught:
+        client.txt2img(Txt2ImgRequest(prompt="x", width=64, height=64, steps=2, cfg_scale=7), Deadline(42))
+    assert "could not be stopped: this server has no /interrupt route" in str(caught.value)
