@@ -29,7 +29,7 @@ from sdwebui.errors import InvalidInput, NotFound, Unsupported
 from sdwebui.extra_params import read_extra_params
 from sdwebui.images import decode_image_base64
 from sdwebui.models import GenerationResponse, Txt2ImgRequest
-from sdwebui.names import normalise
+from sdwebui.names import normalise, unknown_name
 from sdwebui.server import ServerInfo
 from sdwebui.settings import read_bool, read_choice, read_float, read_option, read_text
 
@@ -168,15 +168,12 @@ def read_extension_settings(params: Mapping[str, Any], *, mode: str, read_image:
 
 
 def closest(kind: str, name: str, available: list[str]) -> NotFound:
-    """'The WebUI has no <kind> named X. Closest: a, b.' (or the first few names)."""
+    """:func:`sdwebui.names.unknown_name`, comparing without case and ``[hash]`` suffixes, then by substring."""
     keys = {_strip_hash(a).lower(): a for a in available}  # compare without case and "[hash]" suffixes
     wanted = _strip_hash(name).lower()
     close = [keys[k] for k in difflib.get_close_matches(wanted, list(keys), n=3, cutoff=0.4)]
     close = close or [a for k, a in keys.items() if wanted in k or k in wanted][:3]
-    shown = close or available[:8]
-    more = "" if close or len(available) <= 8 else f" (and {len(available) - 8} more)"
-    listing = ", ".join(shown) + more if shown else "none"
-    return NotFound(f"The WebUI has no {kind} named '{name}'. {'Closest' if close else 'Available'}: {listing}.")
+    return unknown_name(kind, name, available, close)
 
 
 def _strip_hash(name: str) -> str:

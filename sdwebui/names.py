@@ -19,8 +19,12 @@ def normalise(name: str) -> str:
     return re.sub(r"[\s_\-]", "", name.lower())
 
 
-def _unknown(kind: str, name: str, available: list[str]) -> NotFound:
-    close = difflib.get_close_matches(name, available, n=3, cutoff=0.4)
+def unknown_name(kind: str, name: str, available: list[str], close: list[str] | None = None) -> NotFound:
+    """'The WebUI has no <kind> named X. Closest: a, b.' (or the first few names when none is close).
+
+    ``close``: the caller's own closest names (ControlNet models compare without their ``[hash]``).
+    """
+    close = difflib.get_close_matches(name, available, n=3, cutoff=0.4) if close is None else close
     shown = close or available[:8]
     more = "" if close or len(available) <= 8 else f" (and {len(available) - 8} more)"
     listing = ", ".join(shown) + more if shown else "none"
@@ -50,7 +54,7 @@ def resolve_scheduler(name: str, schedulers: list[Scheduler]) -> str:
     for scheduler in schedulers:
         if wanted in {normalise(scheduler.name), normalise(scheduler.label or "")} | {normalise(a) for a in scheduler.aliases or ()}:
             return scheduler.name
-    raise _unknown("scheduler", name, [s.name for s in schedulers])
+    raise unknown_name("scheduler", name, [s.name for s in schedulers])
 
 
 def resolve_sampler(name: str, samplers: list[Sampler], schedulers: list[Scheduler] | None) -> tuple[str, str | None]:
@@ -71,7 +75,7 @@ def resolve_sampler(name: str, samplers: list[Sampler], schedulers: list[Schedul
                     for sampler in samplers:
                         if normalise(base) in {normalise(sampler.name)} | {normalise(a) for a in sampler.aliases or ()}:
                             return sampler.name, scheduler.name
-    raise _unknown("sampler", name, [s.name for s in samplers])
+    raise unknown_name("sampler", name, [s.name for s in samplers])
 
 
 @dataclass(frozen=True)
@@ -126,7 +130,7 @@ def resolve_loras(text: str, available: list[Lora]) -> list[LoraUse]:
         if match is None:
             if not available:
                 raise NotFound(f"The WebUI lists no LoRAs, so '{name}' cannot be applied; put it in models/Lora and refresh.")
-            raise _unknown("LoRA", name, [lora.name for lora in available])
+            raise unknown_name("LoRA", name, [lora.name for lora in available])
         uses.append(LoraUse(name=match.name, weight=weight, path=match.path))
     return uses
 
@@ -136,4 +140,4 @@ def resolve_upscaler(name: str, upscalers: list[str]) -> str:
     for upscaler in upscalers:
         if normalise(upscaler) == wanted:
             return upscaler
-    raise _unknown("upscaler", name, upscalers)
+    raise unknown_name("upscaler", name, upscalers)
