@@ -17,6 +17,11 @@ from sdwebui.errors import InvalidInput, NotFound
 from sdwebui.models import SDModel
 
 _HASH_SUFFIX = re.compile(r"\s*\[[0-9a-fA-F]{8,64}\]$")
+
+
+def without_hash(title: str) -> str:
+    """'rand-b.safetensors [2a30d74d7c]' -> 'rand-b.safetensors': a WebUI adds the hash once it has read the file."""
+    return _HASH_SUFFIX.sub("", title)
 _EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
 
 
@@ -30,10 +35,10 @@ def _stem(name: str) -> str:
 
 def aliases(model: SDModel) -> set[str]:
     """Every name that designates ``model`` on A1111, Forge, SD.Next and sd.cpp."""
-    names = {model.title, _HASH_SUFFIX.sub("", model.title)}
+    names = {model.title, without_hash(model.title)}
     if model.model_name:
         names.add(model.model_name)
-    plain = _HASH_SUFFIX.sub("", model.title)
+    plain = without_hash(model.title)
     names.add(_stem(plain))
     names.add(plain.replace("\\", "/").rsplit("/", 1)[-1])
     if model.filename:
@@ -99,7 +104,7 @@ def is_active(active: str | None, model: SDModel) -> bool:
     if not active:
         return False
     names = aliases(model)
-    return active in names or _HASH_SUFFIX.sub("", active) in names
+    return active in names or without_hash(active) in names
 
 
 def loaded_model(sha256: str | None, models: Iterable[SDModel]) -> SDModel | None:

@@ -15,12 +15,12 @@ must be ASCII); the title comes from ``/sd-models`` and never holds credentials.
 
 from __future__ import annotations
 
-import re
 from urllib.parse import quote
+
+from sdwebui.checkpoints import without_hash
 
 ROUTE_HEADER = "X-SD-Model"
 
-_HASH_SUFFIX = re.compile(r"\s*\[[0-9a-fA-F]{8,64}\]$")
 # Printable ASCII that is safe in a header value and kept as typed; everything else is percent-encoded.
 _SAFE = " !#$&'()*+,-./:;<=>?@[]^_`{|}~"
 MAX_KEY_CHARS = 512
@@ -28,5 +28,5 @@ MAX_KEY_CHARS = 512
 
 def route_key(title: str | None) -> str:
     """The header value for a checkpoint title: stable across hashing, ASCII only, bounded; "" for none."""
-    text = _HASH_SUFFIX.sub("", (title or "").strip())
+    text = without_hash((title or "").strip())
     return quote(text, safe=_SAFE)[:MAX_KEY_CHARS]
