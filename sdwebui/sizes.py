@@ -17,8 +17,8 @@ import io
 import math
 
 from sdwebui.errors import MalformedResponse
+from sdwebui.settings import MAX_SIZE, MIN_SIZE
 
-MIN_SIDE, MAX_SIDE = 64, 2048
 # Keeping the aspect matters more than keeping the pixel count, and losing pixels more than gaining some.
 _GROW_WEIGHT, _SHRINK_WEIGHT = 0.25, 0.5
 
@@ -45,7 +45,7 @@ def fit_to_multiple(width: int, height: int, multiple: int) -> tuple[int, int]:
     if width % multiple == 0 and height % multiple == 0:
         return width, height
     aspect, area = width / height, width * height
-    low, high = _round_up(MIN_SIDE, multiple), MAX_SIDE - MAX_SIDE % multiple
+    low, high = _round_up(MIN_SIZE, multiple), MAX_SIZE - MAX_SIZE % multiple
     best: tuple[float, int, int] | None = None
     for h in range(low, high + 1, multiple):
         for w in {_clamp(math.floor(h * aspect / multiple) * multiple, low, high),
