@@ -19,6 +19,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from sdwebui.images import sniff_image_type
+
 MAX_TEXT_BYTES = 1024 * 1024
 PARAMETERS_KEY = b"parameters"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -34,13 +36,8 @@ class EmbeddedText:
 
 def read_embedded_text(data: bytes) -> EmbeddedText | None:
     """The infotext stored in PNG/JPEG/WebP bytes, or ``None`` when there is none (or no such format)."""
-    if data.startswith(_PNG_SIGNATURE):
-        return _from_png(data)
-    if data.startswith(b"\xff\xd8"):
-        return _from_jpeg(data)
-    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return _from_webp(data)
-    return None
+    reader = _READERS.get((sniff_image_type(data) or ("", ""))[1])
+    return reader(data) if reader else None
 
 
 # ---------------------------------------------------------------------------- PNG
@@ -174,3 +171,7 @@ def _utf16(body: bytes) -> str:
     # Mostly-ASCII text has a zero in every other byte: before the letter in big-endian, after it in little-endian.
     big_endian = body[0::2].count(0) >= body[1::2].count(0)
     return body[: len(body) & ~1].decode("utf-16-be" if big_endian else "utf-16-le", errors="replace")
+
+
+# The formats that carry an infotext, by the extension :func:`sdwebui.images.sniff_image_type` gives them.
+_READERS = {"png": _from_png, "jpg": _from_jpeg, "webp": _from_webp}
