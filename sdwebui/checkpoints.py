@@ -64,12 +64,12 @@ def find_models(name: str, models: Iterable[SDModel]) -> list[SDModel]:
     ``rand-a.safetensors`` and ``sub/rand-b.safetensors``), so a hash may name several.
     """
     wanted = name.strip()
-    catalogue = list(models)
-    exact = [model for model in catalogue if wanted in aliases(model)]
+    catalogue = [(model, aliases(model)) for model in models]  # each model's aliases built once
+    exact = [model for model, names in catalogue if wanted in names]
     if exact:
         return exact
     lowered = wanted.lower()
-    return [m for m in catalogue if lowered in {a.lower() for a in aliases(m)}]
+    return [model for model, names in catalogue if lowered in {a.lower() for a in names}]
 
 
 def find_model(name: str, models: Iterable[SDModel]) -> SDModel | None:

@@ -138,7 +138,10 @@ class Generation:
         # Extensions first: a missing one or an unknown name fails before any model switch or generation.
         additions = extensions.prepare(self.catalog, server, extras, deadline) if extras else extensions.RequestAdditions()
         model, switched = self.ensure_model(wanted, options, server, deadline)
-        self._route_by_model(model.title if model else options.sd_model_checkpoint or "", deadline)
+        if model is not None:
+            self.client.route_by_model(model.title)
+        else:
+            self._route_by_model(options.sd_model_checkpoint or "", deadline)
         sampler, scheduler = self._sampler_and_scheduler(settings, server, deadline)
         loras = names.resolve_loras(settings.loras, self.catalog.loras(deadline)) if settings.loras else []
         hr_upscaler = self._hires_upscaler(settings, deadline)
