@@ -337,9 +337,9 @@ class DetectedMap:
 def decode_maps(response: GenerationResponse) -> list[DetectedMap]:
     """The images after the generated ones (``index_of_first_image + len(all_seeds)`` on); call before decode_images."""
     info = response.info
-    first_after = max(0, info.index_of_first_image) + len(info.all_seeds)
-    if not info.all_seeds:
+    if not info.all_seeds:  # without it the generated images cannot be told from the maps
         return []
+    first_after = max(0, info.index_of_first_image) + len(info.all_seeds)
     maps = []
     for index, encoded in enumerate(response.images[first_after:]):
         data, mime, ext = decode_image_base64(encoded)

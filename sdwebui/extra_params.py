@@ -110,8 +110,9 @@ def allowed_keys(mode: str) -> tuple[str, ...]:
     return IMG2IMG_EXTRA_KEYS if mode == "img2img" else TXT2IMG_EXTRA_KEYS
 
 
-def read_extra_params(params: Mapping[str, Any], *, mode: str, name: str = "extra_params") -> dict[str, Any]:
+def read_extra_params(params: Mapping[str, Any], *, mode: str) -> dict[str, Any]:
     """The checked ``extra_params`` object (empty when not given); one sentence for any problem."""
+    name = "extra_params"
     value = params.get(name)
     if isinstance(value, Mapping):  # a workflow may pass an object straight through
         data: Any = dict(value)

@@ -125,7 +125,7 @@ class Generation:
     # ------------------------------------------------------------------ steps
 
     def _run(
-        self, settings: SamplingSettings, deadline: Deadline, img2img: Img2ImgInputs | None, extras: extensions.ExtensionSettings | None = None
+        self, settings: SamplingSettings, deadline: Deadline, img2img: Img2ImgInputs | None, extras: extensions.ExtensionSettings | None
     ) -> GenerationResult:
         started = time.monotonic()
         wanted = settings.model or self.default_model
