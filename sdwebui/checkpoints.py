@@ -22,15 +22,21 @@ _HASH_SUFFIX = re.compile(r"\s*\[[0-9a-fA-F]{8,64}\]$")
 def without_hash(title: str) -> str:
     """'rand-b.safetensors [2a30d74d7c]' -> 'rand-b.safetensors': a WebUI adds the hash once it has read the file."""
     return _HASH_SUFFIX.sub("", title)
+
+
 _EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft")
 
 
-def _stem(name: str) -> str:
-    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+def strip_extension(name: str) -> str:
+    """'rand-lora.safetensors' -> 'rand-lora' (model and LoRA files alike); other names are kept."""
     for ext in _EXTENSIONS:
-        if base.lower().endswith(ext):
-            return base[: -len(ext)]
-    return base
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def _stem(name: str) -> str:
+    return strip_extension(name.replace("\\", "/").rsplit("/", 1)[-1])
 
 
 def aliases(model: SDModel) -> set[str]:

@@ -29,12 +29,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from sdwebui.checkpoints import strip_extension
+
 # A1111's re_param_code: `Key: value` or `Key: "quoted, value"`, separated by commas.
 _PAIR = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 _LORA_TAG = re.compile(r"\s*<lora:([^:>]+)(?::([^:>]*))?(?::[^>]*)?>", re.IGNORECASE)
 _SDCPP_JSON = re.compile(r"(?:,\s*|^)SDCPP:\s*(\{.*\})\s*$")
-_MODEL_EXTENSIONS = (".safetensors", ".ckpt", ".pt", ".pth", ".gguf", ".bin")
 MAX_INFOTEXT_CHARS = 200_000  # real ones are a few KB; a bound keeps a hostile file cheap
 
 
@@ -196,15 +197,8 @@ def _sdcpp_loras(sdcpp: dict[str, Any] | None) -> tuple[LoraWeight, ...]:
     for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and item.get("name"):
             weight = _float(item.get("multiplier"))
-            loras.append(LoraWeight(name=strip_model_extension(str(item["name"])), weight=1.0 if weight is None else round(weight, 4)))
+            loras.append(LoraWeight(name=strip_extension(str(item["name"])), weight=1.0 if weight is None else round(weight, 4)))
     return tuple(loras)
-
-
-def strip_model_extension(name: str) -> str:
-    for extension in _MODEL_EXTENSIONS:
-        if name.lower().endswith(extension):
-            return name[: -len(extension)]
-    return name
 
 
 def _size(value: str | None) -> tuple[int | None, int | None]:
