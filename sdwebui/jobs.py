@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 CHECK_S = 3.0  # each queue check after the deadline; the whole call still ends well before Dify's 600 s
 _IN_QUEUE = re.compile(r"In queue:\s*(\d+)\s*/\s*(\d+)")
-_ADVICE = " Raise 'Request timeout' in the provider settings, or lower steps, size, batch size or hires fix."
+_REMEDY = "raise 'Request timeout' in the provider settings, or lower steps, size, batch size or hires fix."
+_ADVICE = " " + _REMEDY[0].upper() + _REMEDY[1:]  # the same, as a sentence of its own
 _BUSY_ADVICE = " The WebUI is busy: try again later, or raise 'Request timeout' in the provider settings."
 # A 404 for the route: ApiNotFound before the server family is known, MissingRoute after (Catalog.server).
 NO_SUCH_ROUTE = (ApiNotFound, MissingRoute)
@@ -139,8 +140,7 @@ class JobWatch:
                     "running on the server." + _ADVICE)
         if not stopped:
             return (", and the interrupt request failed, so the job may still be running on the server." + _ADVICE)
-        return (", so the job was interrupted while it was generating; raise 'Request timeout' in the provider "
-                "settings, or lower steps, size, batch size or hires fix.")
+        return ", so the job was interrupted while it was generating; " + _REMEDY
 
     # ------------------------------------------------------------------ reads
 
