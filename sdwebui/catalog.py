@@ -93,6 +93,13 @@ class Catalog:
     def styles(self, deadline: Deadline) -> list[models.PromptStyle] | None:
         return self._cached("prompt-styles", LIST_TTL_S, lambda: self.client.prompt_styles(deadline))
 
+    def interrogators(self, deadline: Deadline) -> list[str] | None:
+        """SD.Next's ``GET /interrogate`` list of interrogator names; ``None`` where the route does not exist."""
+        def load() -> list[str] | None:
+            listed = self.client.get_optional("interrogate", deadline=deadline)
+            return [str(item) for item in listed] if isinstance(listed, list) else None
+        return self._cached("interrogators", LIST_TTL_S, load)
+
 
 # null in the answer: the server or the extension does not have that list (ControlNet or ADetailer not installed).
 EXTENSION_KINDS = ("controlnet_models", "controlnet_modules", "adetailer_models", "vaes", "styles")

@@ -48,7 +48,7 @@ def interrogate(client: WebUIClient, image_base64: str, interrogator: str, deadl
             "stable-diffusion.cpp's server cannot describe images (it has no /interrogate); "
             "use an AUTOMATIC1111, Forge or SD.Next WebUI for this tool."
         )
-    name = resolve_interrogator(interrogator, _offered(client, server, deadline))
+    name = resolve_interrogator(interrogator, _offered(catalog, server, deadline))
     try:
         data = client.post("interrogate", {"image": image_base64, "model": name}, deadline=deadline)
     except Timeout:
@@ -85,12 +85,12 @@ def resolve_interrogator(name: str, offered: list[str]) -> str:
     raise NotFound(f"The WebUI has no interrogator named '{name}'. Available: {', '.join(offered) or 'none'}.")
 
 
-def _offered(client: WebUIClient, server: ServerInfo, deadline: Deadline) -> list[str]:
-    """A1111/Forge: the two built in. SD.Next: its ``GET /interrogate`` list (or the two, if it has none)."""
+def _offered(catalog: Catalog, server: ServerInfo, deadline: Deadline) -> list[str]:
+    """A1111/Forge: the two built in. SD.Next: its ``GET /interrogate`` list, cached (or the two, if it has none)."""
     if server.flavor == "sdnext":
-        listed = client.get_optional("interrogate", deadline=deadline)
-        if isinstance(listed, list) and listed:
-            return [str(item) for item in listed]
+        listed = catalog.interrogators(deadline)
+        if listed:
+            return listed
     return list(A1111_INTERROGATORS)
 
 

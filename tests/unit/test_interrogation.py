@@ -44,8 +44,10 @@ def test_sdnext_uses_its_listed_interrogators_and_clip_means_its_first():
         with pytest.raises(errors.NotFound, match="no interrogator named 'deepdanbooru'. Available: ViT-L-14/openai"):
             interrogate(client, red_png(), "deepdanbooru", Deadline(10))
         posted = [r.json["model"] for r in webui.requests_to("POST", "/sdapi/v1/interrogate")]
+        listed = webui.requests_to("GET", "/sdapi/v1/interrogate")
     assert (default.interrogator, named.interrogator) == tuple(SDNEXT_INTERROGATORS)
     assert posted == SDNEXT_INTERROGATORS  # the unknown name never reached the server
+    assert len(listed) == 1  # its list is read once and cached, like the other lists
 
 
 def test_sdcpp_cannot_describe_and_says_so_before_sending_the_image():
