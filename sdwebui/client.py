@@ -35,7 +35,6 @@ from sdwebui.errors import (
     Unreachable,
     WebUIError,
 )
-from sdwebui.jobs import JobWatch
 from sdwebui.routing import ROUTE_HEADER, route_key
 
 API_PREFIX = "/sdapi/v1"
@@ -358,16 +357,6 @@ class WebUIClient:
         except (ApiNotFound, MissingRoute):
             return None
 
-    def txt2img(self, request: models.Txt2ImgRequest, deadline: Deadline) -> models.GenerationResponse:
-        return self._generate("txt2img", request, deadline)
-
-    def img2img(self, request: models.Img2ImgRequest, deadline: Deadline) -> models.GenerationResponse:
-        return self._generate("img2img", request, deadline)
-
-    def extra_single_image(self, request: models.ExtrasRequest, deadline: Deadline) -> models.ExtrasResponse:
-        data = self._post_job("extra-single-image", request.to_json(), deadline)
-        return models.parse(models.ExtrasResponse, data, what="POST /extra-single-image")
-
     def interrupt(self) -> bool:
         """Ask the WebUI to stop the job it is running, whoever started it; best effort, a few seconds at most.
 
@@ -382,20 +371,6 @@ class WebUIClient:
         except WebUIError:
             return False
         return True
-
-    def _generate(self, route: str, request: models._Request, deadline: Deadline) -> models.GenerationResponse:
-        data = self._post_job(route, request.to_json(), deadline)
-        return models.parse(models.GenerationResponse, data, what=f"POST /{route}")
-
-    def _post_job(self, route: str, body: dict[str, Any], deadline: Deadline) -> Any:
-        """POST a long-running job. When the deadline fires, find out where the job stands and stop it only if it is
-        ours and running (:class:`sdwebui.jobs.JobWatch`); the error says which."""
-        watch = JobWatch(self, with_task_id=route in ("txt2img", "img2img"))
-        body = watch.before_post(body, deadline)
-        try:
-            return self.post(route, body, deadline=deadline, max_bytes=MAX_GENERATION_BYTES)
-        except Timeout:
-            raise Timeout(f"The WebUI did not finish within {deadline.seconds:.0f} s{watch.after_deadline()}") from None
 
 
 def server_message(body: Any, limit: int = 300) -> str:

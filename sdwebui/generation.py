@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sdwebui import checkpoints, extensions, names, sizes
+from sdwebui import checkpoints, extensions, jobs, names, sizes
 from sdwebui.catalog import Catalog
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
@@ -148,9 +148,9 @@ class Generation:
 
         request = additions.apply(self._request(settings, server, model, sampler, scheduler, loras, hr_upscaler, img2img))
         if img2img is None:
-            response = self.client.txt2img(request, deadline)
+            response = jobs.txt2img(self.client, request, deadline)
         else:
-            response = self.client.img2img(request, deadline)
+            response = jobs.img2img(self.client, request, deadline)
 
         maps = extensions.decode_maps(response) if additions.return_maps else []
         images = decode_images(response)

@@ -27,13 +27,12 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from sdwebui import models
+from sdwebui.client import MAX_GENERATION_BYTES, WebUIClient
 from sdwebui.deadline import Deadline
-from sdwebui.errors import ApiNotFound, MissingRoute, WebUIError
-
-if TYPE_CHECKING:
-    from sdwebui.client import WebUIClient
+from sdwebui.errors import ApiNotFound, MissingRoute, Timeout, WebUIError
 
 CHECK_S = 3.0  # each queue check after the deadline; the whole call still ends well before Dify's 600 s
 _IN_QUEUE = re.compile(r"In queue:\s*(\d+)\s*/\s*(\d+)")
@@ -61,6 +60,30 @@ class TaskState:
     completed: bool
     position: int | None = None
     queue_length: int | None = None
+
+
+def txt2img(client: WebUIClient, request: models.Txt2ImgRequest, deadline: Deadline) -> models.GenerationResponse:
+    return models.parse(models.GenerationResponse, post_job(client, "txt2img", request.to_json(), deadline), what="POST /txt2img")
+
+
+def img2img(client: WebUIClient, request: models.Img2ImgRequest, deadline: Deadline) -> models.GenerationResponse:
+    return models.parse(models.GenerationResponse, post_job(client, "img2img", request.to_json(), deadline), what="POST /img2img")
+
+
+def extra_single_image(client: WebUIClient, request: models.ExtrasRequest, deadline: Deadline) -> models.ExtrasResponse:
+    data = post_job(client, "extra-single-image", request.to_json(), deadline)
+    return models.parse(models.ExtrasResponse, data, what="POST /extra-single-image")
+
+
+def post_job(client: WebUIClient, route: str, body: dict[str, Any], deadline: Deadline) -> Any:
+    """POST a long-running job. When the deadline fires, find out where the job stands and stop it only if it is
+    ours and running (:class:`JobWatch`); the error says which."""
+    watch = JobWatch(client, with_task_id=route in ("txt2img", "img2img"))
+    body = watch.before_post(body, deadline)
+    try:
+        return client.post(route, body, deadline=deadline, max_bytes=MAX_GENERATION_BYTES)
+    except Timeout:
+        raise Timeout(f"The WebUI did not finish within {deadline.seconds:.0f} s{watch.after_deadline()}") from None
 
 
 class JobWatch:

@@ -24,7 +24,7 @@ from typing import Any
 
 from sdwebui.errors import InvalidInput
 from sdwebui.infotext import parse_infotext
-from sdwebui.settings import MAX_SIZE, MIN_SIZE
+from sdwebui.settings import MAX_SIZE, MIN_SIZE, is_given, read_number
 
 _COPIED = ("prompt", "negative_prompt", "steps", "cfg_scale", "seed", "clip_skip", "sampler", "scheduler", "model")
 _EXAMPLE = 'the JSON that Read generation info returns, e.g. {"prompt": "a red apple", "seed": 1234, "steps": 20}'
@@ -91,3 +91,16 @@ def _loras_text(value: Any) -> str:
     if isinstance(value, list) and all(isinstance(item, Mapping) and item.get("name") for item in value):
         return ", ".join(f"{item['name']}:{item.get('weight', 1)}" for item in value)
     raise InvalidInput('generation_info.loras must be a list like [{"name": "add_detail", "weight": 0.6}] or text like add_detail:0.6.')
+
+
+def with_generation_info(params: Mapping[str, Any]) -> Mapping[str, Any]:
+    """txt2img's parameters over ``generation_info`` (an earlier image's settings, see :mod:`sdwebui.remake`).
+
+    Explicit fields win. A seed of -1 does not count as explicit: it is the form's default, which Dify
+    sends when the user left the field alone, and it means "no particular seed".
+    """
+    base = txt2img_parameters(read_generation_info(params.get("generation_info")))
+    if not base:
+        return params
+    explicit = {k: v for k, v in params.items() if is_given(params, k) and not (k == "seed" and read_number(params, k) == -1)}
+    return {**base, **explicit}

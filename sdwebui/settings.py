@@ -74,7 +74,7 @@ class SamplingSettings:
         return replace(self, width=width, height=height)
 
 
-def _given(params: Mapping[str, Any], name: str) -> bool:
+def is_given(params: Mapping[str, Any], name: str) -> bool:
     value = params.get(name)
     return value is not None and not (isinstance(value, str) and not value.strip())
 
@@ -117,7 +117,7 @@ def _picked(params: Mapping[str, Any], name: str) -> str:
     return "" if value == NOTHING_LISTED else value
 
 
-def _number(params: Mapping[str, Any], name: str) -> float | None:
+def read_number(params: Mapping[str, Any], name: str) -> float | None:
     value = params.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
@@ -136,7 +136,7 @@ def _number(params: Mapping[str, Any], name: str) -> float | None:
 
 
 def read_int(params: Mapping[str, Any], name: str, default: int | None, *, low: int, high: int, multiple_of: int = 1) -> int | None:
-    value = _number(params, name)
+    value = read_number(params, name)
     if value is None:
         return default
     if value != int(value):
@@ -151,7 +151,7 @@ def read_int(params: Mapping[str, Any], name: str, default: int | None, *, low: 
 
 
 def read_float(params: Mapping[str, Any], name: str, default: float | None, *, low: float, high: float) -> float | None:
-    value = _number(params, name)
+    value = read_number(params, name)
     if value is None:
         return default
     if not low <= value <= high:
@@ -221,23 +221,8 @@ def read_sampling(params: Mapping[str, Any], *, prompt_required: bool = True) ->
         loras=read_loras(params),
         clip_skip=read_int(params, "clip_skip", None, low=1, high=12),
         hires=hires,
-        size_given=_given(params, "width") or _given(params, "height"),
+        size_given=is_given(params, "width") or is_given(params, "height"),
     )
-
-
-def with_generation_info(params: Mapping[str, Any]) -> Mapping[str, Any]:
-    """txt2img's parameters over ``generation_info`` (an earlier image's settings, see :mod:`sdwebui.remake`).
-
-    Explicit fields win. A seed of -1 does not count as explicit: it is the form's default, which Dify
-    sends when the user left the field alone, and it means "no particular seed".
-    """
-    from sdwebui.remake import read_generation_info, txt2img_parameters  # here: remake reads this module's size limits
-
-    base = txt2img_parameters(read_generation_info(params.get("generation_info")))
-    if not base:
-        return params
-    explicit = {k: v for k, v in params.items() if _given(params, k) and not (k == "seed" and _number(params, k) == -1)}
-    return {**base, **explicit}
 
 
 # img2img / inpainting --------------------------------------------------------

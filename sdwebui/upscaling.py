@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sdwebui import names
+from sdwebui import jobs, names
 from sdwebui.catalog import Catalog
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
@@ -56,7 +56,7 @@ def upscale(client: WebUIClient, image_base64: str, settings: UpscaleSettings, d
             image=image_base64, upscaler_1=upscaler, resize_mode=1,
             upscaling_resize_w=settings.width, upscaling_resize_h=settings.height, upscaling_crop=True,
         )
-    response = client.extra_single_image(request, deadline)
+    response = jobs.extra_single_image(client, request, deadline)
     if not response.image:
         raise MalformedResponse("The WebUI answered the upscale without an image; check its console for errors.")
     data, mime, ext = decode_image_base64(response.image, what="upscaled image")

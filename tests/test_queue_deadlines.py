@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from sdwebui import errors
+from sdwebui import errors, jobs
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
 from sdwebui.models import Txt2ImgRequest
@@ -38,7 +38,7 @@ def _wait_until_busy(server: StandInWebUI, timeout: float = 5.0) -> None:
 def _first_caller(server: StandInWebUI, outcome: dict) -> threading.Thread:
     def run() -> None:
         try:
-            outcome["result"] = WebUIClient(server.base_url).txt2img(_request("first caller"), Deadline(30))
+            outcome["result"] = jobs.txt2img(WebUIClient(server.base_url), _request("first caller"), Deadline(30))
         except errors.WebUIError as exc:  # pragma: no cover - reported by the assertion below
             outcome["error"] = exc
     thread = threading.Thread(target=run)
@@ -55,7 +55,7 @@ def test_a_caller_whose_deadline_fires_while_queued_leaves_the_other_callers_run
         first = _first_caller(server, outcome)
         started = time.monotonic()
         with pytest.raises(errors.Timeout) as caught:
-            WebUIClient(server.base_url).txt2img(_request("second caller"), Deadline(0.8))
+            jobs.txt2img(WebUIClient(server.base_url), _request("second caller"), Deadline(0.8))
         waited = time.monotonic() - started
         first.join(timeout=30)
 
@@ -75,7 +75,7 @@ def test_our_own_running_job_is_interrupted():
     with StandInWebUI("forge", generation_delay=30) as server:
         started = time.monotonic()
         with pytest.raises(errors.Timeout, match="so the job was interrupted while it was generating"):
-            WebUIClient(server.base_url).txt2img(_request("too slow"), Deadline(1.0))
+            jobs.txt2img(WebUIClient(server.base_url), _request("too slow"), Deadline(1.0))
         assert len(server.requests_to("POST", "/sdapi/v1/interrupt")) == 1
         assert time.monotonic() - started < 10
         _wait_until_idle(server)
@@ -85,14 +85,14 @@ def test_without_task_ids_an_idle_webui_at_post_time_means_ours_is_the_running_j
     with StandInWebUI("forge", generation_delay=30) as server:
         server.tasks.ui = False
         with pytest.raises(errors.Timeout, match="so the job was interrupted while it was generating"):
-            WebUIClient(server.base_url).txt2img(_request("too slow"), Deadline(1.0))
+            jobs.txt2img(WebUIClient(server.base_url), _request("too slow"), Deadline(1.0))
         assert len(server.requests_to("POST", "/sdapi/v1/interrupt")) == 1
 
 
 def test_stable_diffusion_cpp_cannot_stop_the_job_and_says_so():
     with StandInWebUI("sdcpp", generation_delay=3) as server:
         with pytest.raises(errors.Timeout) as caught:
-            WebUIClient(server.base_url).txt2img(_request("too slow"), Deadline(1.0))
+            jobs.txt2img(WebUIClient(server.base_url), _request("too slow"), Deadline(1.0))
     message = str(caught.value)
     assert "the job could not be stopped" in message and "may still be running on the server" in message
     assert "was interrupted" not in message

@@ -9,7 +9,8 @@ from dify_plugin import Tool
 from dify_plugin.entities.tool import ToolInvokeMessage
 
 from sdwebui.generation import Generation
-from sdwebui.settings import read_sampling, with_generation_info
+from sdwebui.remake import with_generation_info
+from sdwebui.settings import read_sampling
 from tools.dify_errors import reported_as_dify_errors
 from tools.webui_tool import WebUIToolMixin
 

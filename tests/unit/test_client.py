@@ -8,7 +8,7 @@ import pytest
 import requests
 import responses
 
-from sdwebui import errors
+from sdwebui import errors, jobs
 from sdwebui.client import WebUIClient, split_base_url
 from sdwebui.deadline import Deadline
 from sdwebui.models import Txt2ImgRequest
@@ -88,7 +88,7 @@ def test_html_instead_of_json_is_named_as_such():
 def test_html_502_from_a_proxy():
     responses.post(API + "/txt2img", body="<html><h1>502 Bad Gateway</h1></html>", status=502, content_type="text/html")
     with pytest.raises(errors.ServerError, match="HTTP 502 and an HTML page"):
-        WebUIClient(BASE).txt2img(Txt2ImgRequest(prompt="x", width=64, height=64, steps=2, cfg_scale=7), Deadline(5))
+        jobs.txt2img(WebUIClient(BASE), Txt2ImgRequest(prompt="x", width=64, height=64, steps=2, cfg_scale=7), Deadline(5))
 
 
 @responses.activate

@@ -13,10 +13,10 @@ import pytest
 import requests
 import responses
 
-from sdwebui import errors
+from sdwebui import errors, jobs
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
-from sdwebui.models import Txt2ImgRequest
+from sdwebui.models import ExtrasRequest, Txt2ImgRequest
 from tests.conftest import API, BASE, fixture_json
 
 INTERNAL = BASE + "/internal/progress"
@@ -27,7 +27,7 @@ RUNNING_LATER = {**RUNNING, "state": {**RUNNING["state"], "job_timestamp": "2026
 
 def _txt2img(seconds: float = 42) -> None:
     request = Txt2ImgRequest(prompt="x", width=64, height=64, steps=2, cfg_scale=7)
-    WebUIClient(BASE).txt2img(request, Deadline(seconds))
+    jobs.txt2img(WebUIClient(BASE), request, Deadline(seconds))
 
 
 def _progress_answers(*answers: dict) -> None:
@@ -145,11 +145,11 @@ def test_an_interrupt_route_that_is_missing_is_not_claimed_as_done():
 
 @responses.activate
 def test_upscaling_sends_no_task_id():
-    from sdwebui.models import ExtrasRequest
+
 
     _progress_answers(IDLE)
     responses.post(API + "/extra-single-image", json={"html_info": "", "image": ""})
-    WebUIClient(BASE).extra_single_image(ExtrasRequest(image="aGk=", upscaler_1="Lanczos"), Deadline(5))
+    jobs.extra_single_image(WebUIClient(BASE), ExtrasRequest(image="aGk=", upscaler_1="Lanczos"), Deadline(5))
     sent = json.loads(responses.calls[-1].request.body)
     assert "force_task_id" not in sent
 
@@ -162,7 +162,7 @@ def test_stable_diffusion_cpp_says_so_once_the_plugin_knows_the_server_family():
     client = WebUIClient(BASE)
     client.known_server = ("stable-diffusion.cpp server", "use an AUTOMATIC1111, Forge or SD.Next WebUI for it")
     with pytest.raises(errors.Timeout) as caught:
-        client.txt2img(Txt2ImgRequest(prompt="x", width=64, height=64, steps=2, cfg_scale=7), Deadline(42))
+        jobs.txt2img(client, Txt2ImgRequest(prompt="x", width=64, height=64, steps=2, cfg_scale=7), Deadline(42))
     assert "could not be stopped: this server has no /progress or /interrupt route" in str(caught.value)
     assert _interrupts() == []
 
@@ -176,5 +176,5 @@ def test_a_missing_interrupt_route_on_a_known_server_is_not_called_a_failed_requ
     client = WebUIClient(BASE)
     client.known_server = ("Forge WebUI", "update the Forge WebUI, or use another WebUI of the family that has it")
     with pytest.raises(errors.Timeout) as caught:
-        client.txt2img(Txt2ImgRequest(prompt="x", width=64, height=64, steps=2, cfg_scale=7), Deadline(42))
+        jobs.txt2img(client, Txt2ImgRequest(prompt="x", width=64, height=64, steps=2, cfg_scale=7), Deadline(42))
     assert "could not be stopped: this server has no /interrupt route" in str(caught.value)

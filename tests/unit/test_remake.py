@@ -9,7 +9,8 @@ import pytest
 from sdwebui.errors import InvalidInput
 from sdwebui.infotext import parse_infotext
 from sdwebui.remake import read_generation_info, txt2img_parameters
-from sdwebui.settings import read_sampling, with_generation_info
+from sdwebui.remake import with_generation_info
+from sdwebui.settings import read_sampling
 from tests.fixtures.load import load_fixture
 
 FORGE_INFO = load_fixture("forge/post_png_info")["response"]["json"]["info"]
