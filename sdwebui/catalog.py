@@ -15,7 +15,7 @@ from typing import Any
 from sdwebui import checkpoints, models
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
-from sdwebui.server import SDNEXT_SIGMAS, ServerInfo, detect_server
+from sdwebui.servers import ServerProfile, detect_server
 
 LIST_TTL_S = 60.0
 SERVER_TTL_S = 300.0
@@ -46,7 +46,7 @@ class Catalog:
             _store[key] = (now + ttl, value)
         return value
 
-    def server(self, deadline: Deadline, options: models.Options | None = None) -> ServerInfo:
+    def server(self, deadline: Deadline, options: models.Options | None = None) -> ServerProfile:
         """The server family (detected once per base URL). The client learns it too, so that a route
         this server lacks is reported as such rather than as "the API is off"."""
         server = self._cached("server", SERVER_TTL_S, lambda: detect_server(self.client, deadline, options))
@@ -59,10 +59,10 @@ class Catalog:
     def samplers(self, deadline: Deadline) -> list[models.Sampler]:
         return self._cached("samplers", LIST_TTL_S, lambda: self.client.samplers(deadline))
 
-    def schedulers(self, deadline: Deadline, server: ServerInfo) -> list[models.Scheduler] | None:
+    def schedulers(self, deadline: Deadline, server: ServerProfile) -> list[models.Scheduler] | None:
         """The server's schedulers; SD.Next's sigma algorithms stand in for them; ``None``: no such setting."""
         if server.scheduler_kind == "sigma":
-            return [models.Scheduler(name=name, label=name.capitalize()) for name in SDNEXT_SIGMAS]
+            return [models.Scheduler(name=name, label=name.capitalize()) for name in server.sigmas]
         if server.scheduler_kind is None:
             return None
         return self._cached("schedulers", LIST_TTL_S, lambda: self.client.schedulers(deadline))
@@ -87,8 +87,12 @@ class Catalog:
     def adetailer_models(self, deadline: Deadline) -> list[str] | None:
         return self._cached("adetailer-models", LIST_TTL_S, lambda: self.client.adetailer_models(deadline))
 
-    def vaes(self, deadline: Deadline, *, forge: bool) -> list[models.VaeEntry] | None:
-        return self._cached("sd-modules" if forge else "sd-vae", LIST_TTL_S, lambda: self.client.vaes(deadline, forge=forge))
+    def vaes(self, deadline: Deadline, server: ServerProfile) -> list[models.VaeEntry] | None:
+        """The VAEs (Forge: its modules, VAEs and text encoders); ``None`` where the server lists none."""
+        route = server.vae_route
+        if route is None:
+            return None
+        return self._cached(route, LIST_TTL_S, lambda: self.client.vaes(deadline, route))
 
     def styles(self, deadline: Deadline) -> list[models.PromptStyle] | None:
         return self._cached("prompt-styles", LIST_TTL_S, lambda: self.client.prompt_styles(deadline))
@@ -105,7 +109,7 @@ class Catalog:
 EXTENSION_KINDS = ("controlnet_models", "controlnet_modules", "adetailer_models", "vaes", "styles")
 
 
-def extension_overview(catalog: Catalog, server: ServerInfo, deadline: Deadline, kinds: list[str]) -> dict[str, Any]:
+def extension_overview(catalog: Catalog, server: ServerProfile, deadline: Deadline, kinds: list[str]) -> dict[str, Any]:
     """The extension lists asked for in ``kinds``; ``None`` where the server or extension lacks one."""
 
     def listed(names: list[str] | None) -> list[str] | None:
@@ -116,21 +120,21 @@ def extension_overview(catalog: Catalog, server: ServerInfo, deadline: Deadline,
             return None
         return (catalog.controlnet_modules(deadline) or [])[:MAX_LISTED]
 
-    extensible = server.flavor in ("a1111", "forge")  # ControlNet/ADetailer through alwayson_scripts
+    extensible = server.alwayson_extensions  # ControlNet/ADetailer through alwayson_scripts
     sources: dict[str, Callable[[], list[str] | None]] = {
         "controlnet_models": lambda: listed(catalog.controlnet_models(deadline)),
         "controlnet_modules": controlnet_modules,
         "adetailer_models": lambda: listed(catalog.adetailer_models(deadline)),
-        "vaes": lambda: listed([v.model_name for v in catalog.vaes(deadline, forge=server.flavor == "forge") or []]),
+        "vaes": lambda: listed([v.model_name for v in catalog.vaes(deadline, server) or []]),
         "styles": lambda: listed([s.name for s in catalog.styles(deadline) or []]),
     }
-    unavailable = {"vaes", "styles"} if server.flavor == "sdcpp" else set()
+    unavailable = {kind for kind, has in (("vaes", server.vae_route), ("styles", server.styles)) if not has}
     if not extensible:
         unavailable |= {"controlnet_models", "controlnet_modules", "adetailer_models"}
     return {kind: None if kind in unavailable else load() for kind, load in sources.items() if kind in kinds}
 
 
-def active_model(catalog: Catalog, options: models.Options, server: ServerInfo, deadline: Deadline) -> str | None:
+def active_model(catalog: Catalog, options: models.Options, server: ServerProfile, deadline: Deadline) -> str | None:
     """The checkpoint the next generation without a model uses, by its title where it can be told.
 
     SD.Next's options name the model last set even when another is loaded; its ``sd_checkpoint_hash``

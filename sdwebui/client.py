@@ -326,9 +326,8 @@ class WebUIClient:
         data = self.get_optional("loras", deadline=deadline)
         return [] if data is None else models.parse_list(models.Lora, data, what="GET /loras")
 
-    def vaes(self, deadline: Deadline, *, forge: bool) -> list[models.VaeEntry] | None:
+    def vaes(self, deadline: Deadline, route: str = "sd-vae") -> list[models.VaeEntry] | None:
         """``GET /sd-vae`` (A1111, SD.Next) or Forge's ``/sd-modules`` (same item shape); ``None`` when absent."""
-        route = "sd-modules" if forge else "sd-vae"
         data = self.get_optional(route, deadline=deadline)
         return None if data is None else models.parse_list(models.VaeEntry, data, what=f"GET /{route}")
 

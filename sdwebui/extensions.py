@@ -30,7 +30,7 @@ from sdwebui.extra_params import read_extra_params
 from sdwebui.images import decode_image_base64
 from sdwebui.models import GenerationResponse, Txt2ImgRequest
 from sdwebui.names import normalise, unknown_name
-from sdwebui.server import ServerInfo
+from sdwebui.servers import ServerProfile
 from sdwebui.settings import read_bool, read_choice, read_float, read_option, read_text
 
 CONTROLNET_SCRIPT = "ControlNet"
@@ -212,31 +212,31 @@ class RequestAdditions:
         return request.model_copy(update=update) if update else request
 
 
-def _require(server: ServerInfo, what: str, flavors: tuple[str, ...], why: str = "") -> None:
-    if server.flavor not in flavors:
+def _require(server: ServerProfile, what: str, supported: object, why: str = "") -> None:
+    if not supported:
         raise Unsupported(f"{what} is not supported by {server.name}{why}; leave it empty for this server.")
 
 
-def prepare(catalog: Catalog, server: ServerInfo, settings: ExtensionSettings, deadline: Deadline) -> RequestAdditions:
+def prepare(catalog: Catalog, server: ServerProfile, settings: ExtensionSettings, deadline: Deadline) -> RequestAdditions:
     """Check every extension setting against the server and build what the request gets. No POST is made."""
     additions = RequestAdditions(extra_params=settings.extra_params, return_maps=settings.return_maps)
     if settings.extra_params:
-        _require(server, "The extra_params field", ("a1111", "forge", "sdnext"), " (it silently ignores the fields it does not read)")
+        _require(server, "The extra_params field", server.extra_params, " (it silently ignores the fields it does not read)")
     if settings.controlnet:
-        _require(server, "ControlNet", ("a1111", "forge"), " (it has its own control API, which this plugin does not use)")
+        _require(server, "ControlNet", server.alwayson_extensions, " (it has its own control API, which this plugin does not use)")
         additions.alwayson_scripts[CONTROLNET_SCRIPT] = {"args": _controlnet_units(catalog, settings, deadline)}
     if settings.adetailer is not None:
-        _require(server, "ADetailer", ("a1111", "forge"))
+        _require(server, "ADetailer", server.alwayson_extensions)
         additions.alwayson_scripts[ADETAILER_SCRIPT] = {"args": _adetailer_args(catalog, settings.adetailer, deadline)}
     if settings.refiner:
-        _require(server, "The refiner", ("a1111", "forge"), " (it needs A1111 1.6+ or Forge)")
+        _require(server, "The refiner", server.refiner, " (it needs A1111 1.6+ or Forge)")
         model = checkpoints.resolve_model(settings.refiner, catalog.models(deadline))
         additions.fields.update(refiner_checkpoint=model.title, refiner_switch_at=settings.refiner_switch_at)
     if settings.vae:
-        _require(server, "Choosing a VAE", ("a1111", "forge", "sdnext"))
+        _require(server, "Choosing a VAE", server.vae_route)
         additions.overrides.update(_vae_override(catalog, server, settings.vae, deadline))
     if settings.styles:
-        _require(server, "Prompt styles", ("a1111", "forge", "sdnext"))
+        _require(server, "Prompt styles", server.styles)
         available = [s.name for s in catalog.styles(deadline) or []]
         if not available:
             raise NotFound("The WebUI has no saved prompt styles; save one in its UI (styles.csv) first, or leave the style empty.")
@@ -298,12 +298,12 @@ def adetailer_args(adetailer: ADetailerSettings, *, model: str) -> list[Any]:
     ]
 
 
-def _vae_override(catalog: Catalog, server: ServerInfo, name: str, deadline: Deadline) -> dict[str, Any]:
+def _vae_override(catalog: Catalog, server: ServerProfile, name: str, deadline: Deadline) -> dict[str, Any]:
     """A1111/SD.Next: ``sd_vae`` (a name from /sd-vae). Forge: ``forge_additional_modules`` (paths from /sd-modules)."""
-    forge = server.flavor == "forge"
+    forge = server.vae_route == "sd-modules"
     if name.lower() in ("automatic", "none"):
         return {"forge_additional_modules": []} if forge else {"sd_vae": "Automatic" if name.lower() == "automatic" else "None"}
-    entries = catalog.vaes(deadline, forge=forge) or []
+    entries = catalog.vaes(deadline, server) or []
     if not entries:
         folder = "models/VAE (or models/text_encoder)" if forge else "models/VAE"
         raise NotFound(f"The WebUI lists no VAE, so '{name}' cannot be used; put the file in {folder} and refresh.")

@@ -12,7 +12,7 @@ The flow for txt2img and img2img:
    compare ``info`` with what was asked: a different model is an error, a different
    sampler, scheduler or missing LoRA is a warning.
 
-Each server family gets only fields it honours (``ServerInfo`` says which): real servers
+Each server family gets only fields it honours (``ServerProfile`` says which): real servers
 silently ignore or replace what they do not know, so anything they cannot do is refused
 before sending, and sizes they would change are adjusted first, with a warning.
 """
@@ -32,7 +32,7 @@ from sdwebui.errors import InvalidInput, MalformedResponse, MissingRoute, Server
 from sdwebui.images import decode_image_base64
 from sdwebui.inputs import output_size_for
 from sdwebui.models import GenerationInfo, GenerationResponse, Img2ImgRequest, LoraRef, Options, SDModel, Txt2ImgRequest
-from sdwebui.server import ServerInfo
+from sdwebui.servers import ServerProfile
 from sdwebui.settings import Img2ImgControls, SamplingSettings
 
 
@@ -59,7 +59,7 @@ class GeneratedImage:
 class GenerationResult:
     images: list[GeneratedImage]
     info: GenerationInfo
-    server: ServerInfo
+    server: ServerProfile
     model: str | None  # the checkpoint info names, as the server's title where it can be told
     sampler: str | None
     scheduler: str | None
@@ -179,7 +179,7 @@ class Generation:
         self.client.route_by_model(model.title if model else None)
 
     @staticmethod
-    def _sized_for(server: ServerInfo, settings: SamplingSettings, img2img: Img2ImgInputs | None,
+    def _sized_for(server: ServerProfile, settings: SamplingSettings, img2img: Img2ImgInputs | None,
                    warnings: list[str]) -> SamplingSettings:
         """The size to ask for: img2img follows its input; a size the server would change is adjusted now."""
         if img2img is not None and not settings.size_given:
@@ -195,7 +195,7 @@ class Generation:
             settings = settings.with_size(*fitted)
         return settings
 
-    def ensure_model(self, name: str, options: Options, server: ServerInfo, deadline: Deadline) -> tuple[SDModel | None, bool]:
+    def ensure_model(self, name: str, options: Options, server: ServerProfile, deadline: Deadline) -> tuple[SDModel | None, bool]:
         """Resolve ``name`` and make it the active checkpoint if it is not already. Returns ``(model, switched)``."""
         if not name:
             return None, False
@@ -222,15 +222,15 @@ class Generation:
                 pass
         return model, True
 
-    def _sampler_and_scheduler(self, settings: SamplingSettings, server: ServerInfo, deadline: Deadline) -> tuple[str | None, str | None]:
+    def _sampler_and_scheduler(self, settings: SamplingSettings, server: ServerProfile, deadline: Deadline) -> tuple[str | None, str | None]:
         sampler = scheduler = None
         if not (settings.sampler or settings.scheduler):
             return sampler, scheduler
         schedulers = self.catalog.schedulers(deadline, server)
         if settings.sampler:
             samplers = self.catalog.samplers(deadline)
-            if server.flavor == "sdcpp":
-                samplers = names.with_aliases(samplers, names.SDCPP_SAMPLER_ALIASES)
+            if server.sampler_aliases:
+                samplers = names.with_aliases(samplers, server.sampler_aliases)
             sampler, scheduler = names.resolve_sampler(settings.sampler, samplers, schedulers)
         if settings.scheduler and not (schedulers is None and settings.scheduler.lower() == NO_SCHEDULER):
             if schedulers is None:
@@ -258,7 +258,7 @@ class Generation:
     def _request(
         self,
         settings: SamplingSettings,
-        server: ServerInfo,
+        server: ServerProfile,
         model: SDModel | None,
         sampler: str | None,
         scheduler: str | None,
@@ -289,7 +289,7 @@ class Generation:
             cfg_scale=settings.cfg_scale,
             seed=settings.seed,
             batch_size=settings.batch_size,
-            n_iter=1 if server.flavor != "sdcpp" else None,  # sd.cpp ignores it; batch_size is its only count
+            n_iter=1 if server.sends_n_iter else None,  # sd.cpp ignores it; batch_size is its only count
             sampler_name=sampler,
             scheduler=scheduler if server.scheduler_kind == "field" else None,
             clip_skip=settings.clip_skip if server.clip_skip_as_field else None,
@@ -297,7 +297,7 @@ class Generation:
             override_settings=overrides or None,
             override_settings_restore_afterwards=False if overrides else None,
         )
-        if server.flavor == "sdcpp":  # it always sends and never saves; the fields are not read
+        if not server.sends_image_flags:  # sd.cpp always sends and never saves; the fields are not read
             fields.update(send_images=None, save_images=None)
         if settings.hires is not None and img2img is None:
             hires = settings.hires
@@ -329,7 +329,7 @@ class Generation:
                 )
         return Img2ImgRequest(**fields)
 
-    def _model_that_ran(self, model: SDModel | None, info: GenerationInfo, server: ServerInfo, deadline: Deadline) -> str | None:
+    def _model_that_ran(self, model: SDModel | None, info: GenerationInfo, server: ServerProfile, deadline: Deadline) -> str | None:
         """The checkpoint ``info`` names, by its title; another model than the one asked for is an error.
 
         ``info`` is the authority, never ``GET /options``: SD.Next's options name the model last set
@@ -353,7 +353,7 @@ class Generation:
         return matches[0].title if len(matches) == 1 else named
 
 
-def is_loaded(options: Options, model: SDModel, server: ServerInfo) -> bool:
+def is_loaded(options: Options, model: SDModel, server: ServerProfile) -> bool:
     """Whether ``GET /options`` says ``model`` is the active checkpoint, in any of its forms.
 
     SD.Next (API mode) names the model last set even when another is loaded; its
@@ -367,7 +367,7 @@ def is_loaded(options: Options, model: SDModel, server: ServerInfo) -> bool:
     return not loaded or not model.sha256 or model.sha256.lower().startswith(loaded)
 
 
-def check_supported(server: ServerInfo, settings: SamplingSettings, img2img: Img2ImgInputs | None) -> None:
+def check_supported(server: ServerProfile, settings: SamplingSettings, img2img: Img2ImgInputs | None) -> None:
     """Refuse what this server would silently ignore, before anything is sent."""
     if server.max_steps is not None and settings.steps > server.max_steps:
         raise Unsupported(f"The {server.name} takes at most {server.max_steps} steps and would silently use fewer; lower steps.")
@@ -439,7 +439,7 @@ def _lora_hashes(info: GenerationInfo) -> str:
     return _info_field(info, "Lora hashes", _LORA_HASHES)
 
 
-def size_warnings(images: list[GeneratedImage], settings: SamplingSettings, server: ServerInfo, *, hires: bool) -> list[str]:
+def size_warnings(images: list[GeneratedImage], settings: SamplingSettings, server: ServerProfile, *, hires: bool) -> list[str]:
     """A warning when the images are not the size asked for (the size reported is always theirs)."""
     scale = settings.hires.scale if hires and settings.hires else None
     asked = sizes.expected_size(settings.width, settings.height, scale)
@@ -449,7 +449,7 @@ def size_warnings(images: list[GeneratedImage], settings: SamplingSettings, serv
 
 
 def fallback_warnings(
-    info: GenerationInfo, server: ServerInfo, sampler: str | None, scheduler: str | None, loras: list[names.LoraUse]
+    info: GenerationInfo, server: ServerProfile, sampler: str | None, scheduler: str | None, loras: list[names.LoraUse]
 ) -> list[str]:
     """What the server silently did differently from what was asked (the WebUI replaces unknown names)."""
     warnings = []
@@ -459,7 +459,7 @@ def fallback_warnings(
     ran_scheduler = _schedule_type(info)
     if scheduler and ran_scheduler and key(ran_scheduler) != key(scheduler):
         warnings.append(f"The WebUI used scheduler '{ran_scheduler}' instead of '{scheduler}'.")
-    if loras and server.flavor in ("a1111", "forge"):
+    if loras and server.lora_evidence:
         hashes = key(_lora_hashes(info))
         for use in loras:
             if key(use.name) + ":" not in hashes:

@@ -23,7 +23,7 @@ from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
 from sdwebui.errors import ApiNotFound, MalformedResponse, MissingRoute, NotFound, ServerError, Timeout, Unsupported
 from sdwebui.names import normalise
-from sdwebui.server import ServerInfo
+from sdwebui.servers import ServerProfile
 
 A1111_INTERROGATORS = ("clip", "deepdanbooru")
 DEFAULT_INTERROGATOR = "clip"
@@ -43,9 +43,9 @@ class Description:
 def interrogate(client: WebUIClient, image_base64: str, interrogator: str, deadline: Deadline, *, catalog: Catalog | None = None) -> Description:
     catalog = catalog or Catalog(client)
     server = catalog.server(deadline)
-    if server.flavor == "sdcpp":
+    if not server.describe_routes:
         raise Unsupported(
-            "stable-diffusion.cpp's server cannot describe images (it has no /interrogate); "
+            f"The {server.name} cannot describe images (it has no /interrogate); "
             "use an AUTOMATIC1111, Forge or SD.Next WebUI for this tool."
         )
     name = resolve_interrogator(interrogator, _offered(catalog, server, deadline))
@@ -85,9 +85,9 @@ def resolve_interrogator(name: str, offered: list[str]) -> str:
     raise NotFound(f"The WebUI has no interrogator named '{name}'. Available: {', '.join(offered) or 'none'}.")
 
 
-def _offered(catalog: Catalog, server: ServerInfo, deadline: Deadline) -> list[str]:
+def _offered(catalog: Catalog, server: ServerProfile, deadline: Deadline) -> list[str]:
     """A1111/Forge: the two built in. SD.Next: its ``GET /interrogate`` list, cached (or the two, if it has none)."""
-    if server.flavor == "sdnext":
+    if server.lists_interrogators:
         listed = catalog.interrogators(deadline)
         if listed:
             return listed

@@ -31,15 +31,6 @@ def unknown_name(kind: str, name: str, available: list[str], close: list[str] | 
     return NotFound(f"The WebUI has no {kind} named '{name}'. {'Closest' if close else 'Available'}: {listing}.")
 
 
-# stable-diffusion.cpp's own aliases for WebUI sampler names (routes_sdapi.cpp, get_sdapi_sample_method):
-# it takes these, but /samplers lists only the native names.
-SDCPP_SAMPLER_ALIASES = {
-    "ddim": "ddim_trailing", "k_euler_a": "euler_a", "k_euler": "euler", "k_heun": "heun", "k_dpm_2": "dpm2",
-    "k_dpmpp_2m": "dpm++2m", "dpm++ 2m sde gpu": "dpm++2m_sde_bt", "k_dpmpp_2m_sde": "dpm++2m_sde",
-    "k_dpmpp_2m_sde_gpu": "dpm++2m_sde_bt", "res multistep": "res_multistep", "res 2s": "res_2s",
-}
-
-
 def with_aliases(samplers: list[Sampler], table: dict[str, str]) -> list[Sampler]:
     """``samplers`` with the extra names of ``table`` (alias -> listed name) added to their aliases."""
     extra: dict[str, list[str]] = {}

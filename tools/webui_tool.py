@@ -82,8 +82,7 @@ def _adetailer_model_options(catalog: Catalog, deadline: Deadline) -> list[Param
 
 
 def _vae_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:
-    forge = catalog.server(deadline).flavor == "forge"
-    return [_option(v.model_name) for v in catalog.vaes(deadline, forge=forge) or []]
+    return [_option(v.model_name) for v in catalog.vaes(deadline, catalog.server(deadline)) or []]
 
 
 def _style_options(catalog: Catalog, deadline: Deadline) -> list[ParameterOption]:

@@ -135,7 +135,7 @@ def test_interrogate_on_sdcpp_and_with_missing_weights_is_one_sentence(plugin, f
     with StandInWebUI("sdcpp") as webui:
         sdcpp = plugin.invoke_tool(PROVIDER, "interrogate", creds(webui), {"image": image})
     assert sdcpp.error["error_type"] == "InvokeBadRequestError"
-    assert sdcpp.error["message"].startswith("stable-diffusion.cpp's server cannot describe images")
+    assert sdcpp.error["message"].startswith("The stable-diffusion.cpp server cannot describe images")
     with StandInWebUI("a1111") as webui:
         webui.interrogator_weights_missing = True
         broken = plugin.invoke_tool(PROVIDER, "interrogate", creds(webui), {"image": image, "interrogator": "clip"})

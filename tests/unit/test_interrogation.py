@@ -55,7 +55,7 @@ def test_sdcpp_cannot_describe_and_says_so_before_sending_the_image():
         with pytest.raises(errors.Unsupported) as caught:
             interrogate(WebUIClient(webui.base_url), red_png(), "clip", Deadline(10))
         assert webui.requests_to("POST", "/sdapi/v1/interrogate") == []
-    assert str(caught.value).startswith("stable-diffusion.cpp's server cannot describe images")
+    assert str(caught.value).startswith("The stable-diffusion.cpp server cannot describe images")
 
 
 def test_missing_interrogator_weights_is_one_sentence():
