@@ -833,7 +833,11 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
         if self.flavor == "forge":
             return  # Forge only records the choice; the model loads at the next generation
         with self._generation_lock:  # A1111 loads synchronously, after the running job
+            before = self._loaded
             self._load(model)
+            if self.flavor == "a1111" and self._loaded is not before:  # the load stores the file's title
+                with self._lock:  # a1111/get_options_after_switch_to_b.json; unchanged: as sent (get_options_final)
+                    self._options["sd_model_checkpoint"] = self._title(model)
 
     # ---- request parsing and validation ----------------------------------------------------------------------
 
@@ -1041,6 +1045,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
             info = self._info(params, sampler, seed, seeds, subseed, model, clip_skip, extra, infotexts, count)
         encoded = [base64.b64encode(b).decode("ascii") for b in images] if params.get("send_images", True) else []
         encoded += self._encoded_maps(scripts, image_format) if encoded else []
+        if mode == "img2img" and self.flavor in ("forge", "a1111") and not params.get("include_init_images"):
+            params = {**params, "init_images": None, "mask": None}  # the echo drops them (post_img2img_short.json)
         return _json_reply(200, {"images": encoded, "parameters": params, "info": json.dumps(info)})
 
     def _run_a1111_job(self, mode: str, params: dict[str, Any], overrides: dict[str, Any],
