@@ -11,6 +11,21 @@ Shaped on the extensions' own code (read when this was written, never at run tim
 * Forge's built-in ``extensions-builtin/sd_forge_controlnet/lib_controlnet/api.py``: only ``model_list`` and
   ``module_list`` (no version, no control types); "None" is its spelling of no preprocessor.
 * Both append each enabled unit's detected map after the generated images unless ``save_detected_map`` is false.
+
+Recorded (these win over the source where they differ): ``tests/fixtures/a1111/controlnet/`` (Mikubill v1.1.455:
+``/controlnet/version`` ``{"version": 3}``, ``model_list`` without "None", ``settings`` ``{"control_net_unit_count": 3}``,
+``post_detect_canny`` / ``post_detect_openpose_offline``; the infotext ``ControlNet 0: "Module: none, Model: ..., Weight:
+1.0, Resize Mode: ..., Processor Res: 512, Threshold A: 0.5, Threshold B: 0.5, Guidance Start: 0.0, ...``) and
+``tests/fixtures/forge/webui_mode/`` (Forge's infotext ends ``Control Mode: Balanced, Hr Option: HiResFixOption.BOTH``;
+model "None" runs and returns its map). Neither refuses a unit it cannot use: an unknown model (and, on Forge, a
+model without its hash or an unlisted module) is skipped silently: 200, no map, the infotext still lists
+``ControlNet N``. With ``webui.offline = True`` a preprocessor that must download weights (``openpose``) is skipped
+the same way (``post_txt2img_controlnet_save_detected_map_ran`` vs ``..._skipped_preprocessor_needs_download``, both
+servers) and ``POST /controlnet/detect`` with it is 500 ``URLError``.
+ADetailer (``tests/fixtures/a1111/adetailer/``, 25.3.0): the infotext carries ``ADetailer model, confidence, dilate
+erode, mask blur, denoising strength, inpaint only masked, inpaint padding, version`` whenever it was asked to run,
+also when nothing was detected and for an unknown ``ad_model`` (200, error only in the log); with ``ad_confidence: 0``
+it wrote nothing at all (``post_txt2img_low_confidence``), so the stand-in writes nothing then. No extra image.
 * Bing-su/adetailer ``scripts/!adetailer.py``: ``GET /adetailer/v1/version``, ``/adetailer/v1/schema``,
   ``/adetailer/v1/ad_model`` ``{"ad_model": [...]}``; args ``[enable, skip_img2img, {ADetailerArgs}, ...]``, each
   dict checked with ``extra=forbid`` and skipped (logged) when invalid; an unknown ``ad_model`` fails the job.
@@ -49,6 +64,13 @@ CN_RESIZE_ALIASES = {"Inner Fit (Scale to Fit)": "Crop and Resize", "Outer Fit (
                      "Scale to Fit (Inner Fit)": "Crop and Resize", "Envelope (Outer Fit)": "Resize and Fill"}
 
 ADETAILER_VERSION = "24.11.1"
+ADETAILER_VERSION_A1111 = "25.3.0"  # a1111/adetailer/get_version.json
+# Preprocessors that run without downloading weights (the rest fail offline: a1111/controlnet/*offline*).
+NO_DOWNLOAD_MODULES = {"none", "None", "canny", "invert", "threshold", "color", "blur_gaussian", "tile_resample",
+                       "tile_colorfix", "tile_colorfix+sharp", "reference_only", "reference_adain",
+                       "reference_adain+attn", "recolor_luminance", "recolor_intensity", "shuffle", "lineart_standard",
+                       "scribble_xdog"}
+URL_ERROR = "<urlopen error [Errno -2] Name or service not known>"  # a1111/controlnet/post_detect_openpose_offline
 ADETAILER_MODELS = ["face_yolov8n.pt", "face_yolov8s.pt", "hand_yolov8n.pt", "person_yolov8n-seg.pt",
                     "person_yolov8s-seg.pt", "mediapipe_face_full", "mediapipe_face_short", "mediapipe_face_mesh",
                     "mediapipe_face_mesh_eyes_only"]
@@ -101,6 +123,9 @@ class ExtensionsMixin:
     adetailer_installed: bool
     extension_log: list[str]  # what the extensions skipped or logged, for tests
     flavor: str
+    # The installed ControlNet models ("None" first, as Forge lists them; A1111 leaves it out). Set it on an instance
+    # to serve other files, e.g. the recorded ["None", "control_v11p_sd15_openpose [d299a4f5]"].
+    controlnet_models: list[str] = CONTROLNET_MODELS
 
     # ---- routes ------------------------------------------------------------------------------------------
 
@@ -124,8 +149,9 @@ class ExtensionsMixin:
         if self.controlnet_installed and self.flavor in ("a1111", "forge"):
             routes.update(self._controlnet_routes(reply))
         if self.adetailer_installed and self.flavor in ("a1111", "forge"):
+            version = ADETAILER_VERSION_A1111 if self.flavor == "a1111" else ADETAILER_VERSION
             routes.update({
-                ("GET", "/adetailer/v1/version"): lambda call: reply(200, {"version": ADETAILER_VERSION}),
+                ("GET", "/adetailer/v1/version"): lambda call: reply(200, {"version": version}),
                 ("GET", "/adetailer/v1/schema"): lambda call: reply(200, {"title": "ADetailerArgs", "type": "object"}),
                 ("GET", "/adetailer/v1/ad_model"): lambda call: reply(200, {"ad_model": ADETAILER_MODELS}),
             })
@@ -133,16 +159,17 @@ class ExtensionsMixin:
 
     def _controlnet_routes(self, reply: Any) -> dict[tuple[str, str], Any]:
         if self.flavor == "forge":  # lib_controlnet/api.py: two list routes (and /detect)
-            return {("GET", "/controlnet/model_list"): lambda call: reply(200, {"model_list": CONTROLNET_MODELS}),
+            return {("GET", "/controlnet/model_list"): lambda call: reply(200, {"model_list": self.controlnet_models}),
                     ("GET", "/controlnet/module_list"): lambda call: reply(200, {"module_list": FORGE_MODULES})}
         detail = {m: {"model_free": m in ("none", "invert"), "sliders": []} for m in MIKUBILL_MODULES}
         return {
-            ("GET", "/controlnet/version"): lambda call: reply(200, {"version": 2}),
-            ("GET", "/controlnet/model_list"): lambda call: reply(200, {"model_list": CONTROLNET_MODELS}),
+            ("GET", "/controlnet/version"): lambda call: reply(200, {"version": 3}),  # a1111/controlnet/get_version
+            ("GET", "/controlnet/model_list"): lambda call: reply(200, {"model_list": self.controlnet_models[1:]}),
+            ("POST", "/controlnet/detect"): self._controlnet_detect,
             ("GET", "/controlnet/module_list"): lambda call: reply(200, {"module_list": MIKUBILL_MODULES,
                                                                           "module_detail": detail}),
             ("GET", "/controlnet/control_types"): lambda call: reply(200, {"control_types": CONTROL_TYPES}),
-            ("GET", "/controlnet/settings"): lambda call: reply(200, {"control_net_max_models_num": 3}),
+            ("GET", "/controlnet/settings"): lambda call: reply(200, {"control_net_unit_count": 3}),
         }
 
     # ---- txt2img / img2img ---------------------------------------------------------------------------------
@@ -197,10 +224,8 @@ class ExtensionsMixin:
             if not unit.get("enabled", self.flavor == "forge"):  # Mikubill's default is False, Forge's True
                 continue
             module, model = unit.get("module", "none"), unit.get("model", "None")
-            if module not in modules:
+            if module not in modules and self.flavor == "a1111":
                 raise self._fail("ValueError", f"module({module}) not found in supported modules.")
-            if model not in CONTROLNET_MODELS:
-                raise self._fail("ValueError", f"model({model}) not found in supported models.")
             weight = float(unit.get("weight", 1.0))
             start, end = float(unit.get("guidance_start", 0.0)), float(unit.get("guidance_end", 1.0))
             if not 0.0 <= weight <= 2.0 or not 0.0 <= start <= end <= 1.0:
@@ -211,18 +236,65 @@ class ExtensionsMixin:
             resize_mode = CN_RESIZE_ALIASES.get(unit.get("resize_mode"), unit.get("resize_mode", "Crop and Resize"))
             if resize_mode not in CN_RESIZE_MODES and resize_mode not in range(4):
                 raise self._fail("ValueError", f"'{resize_mode}' is not a valid ResizeMode")
-            if unit.get("image") is not None:
-                _, image = self._decode_image(unit["image"])  # type: ignore[attr-defined]
+            picture = unit.get("image") if unit.get("image") is not None else unit.get("input_image")
+            if picture is not None:  # a1111/controlnet/post_txt2img_unit_input_image_key: either key
+                _, image = self._decode_image(picture)  # type: ignore[attr-defined]
             elif mode == "img2img" and init is not None:
                 image = init
             else:
                 raise self._fail("ValueError", "controlnet is enabled but no input image is given")
-            if model == "None":
-                continue  # enabled without a model: skipped, as the extension does
-            outcome.extra[f"ControlNet {index}"] = (f"Module: {module}, Model: {model}, Weight: {weight:g}, "
-                                                   f"Guidance Start: {start:g}, Guidance End: {end:g}")
+            if model == "None" and self.flavor == "a1111":
+                continue  # enabled without a model: skipped, as the extension does (Forge runs it: webui_mode/..._ran)
+            outcome.extra[f"ControlNet {index}"] = self._controlnet_infotext(unit, module, model, weight, start, end)
+            reason = self._controlnet_skip_reason(module, model, modules)
+            if reason:  # recorded: 200, no map, the infotext above kept; the error only in the server log
+                self.extension_log.append(f"ControlNet unit {index} skipped: {reason}")
+                continue
             if unit.get("save_detected_map", True):
                 outcome.maps.append(_detected_map(image, module, size))
+
+    def _controlnet_skip_reason(self, module: str, model: str, modules: list[str]) -> str:
+        """Why the server would silently not apply the unit ("" when it applies it)."""
+        if self.flavor == "forge":
+            if module not in modules:  # webui_mode/bad_txt2img_controlnet_module_lowercase_none
+                return f"AttributeError: module {module!r}"
+            if model not in self.controlnet_models:  # ..._model_without_hash, ..._unknown_model
+                return f"KeyError: {model!r}"
+        elif model not in self.controlnet_models and model not in {m.split(" [")[0] for m in self.controlnet_models}:
+            return f"model {model!r} not found"  # a1111/controlnet/bad_txt2img_unit_unknown_model
+        if getattr(self, "offline", False) and module not in NO_DOWNLOAD_MODULES:
+            return f"preprocessor {module!r} needs a download: URLError: {URL_ERROR}"
+        return ""
+
+    def _controlnet_infotext(self, unit: dict[str, Any], module: str, model: str, weight: float, start: float,
+                             end: float) -> str:
+        """``ControlNet N`` as each server writes it (a1111/controlnet/*, forge/webui_mode/*controlnet*)."""
+        resize_mode = CN_RESIZE_ALIASES.get(unit.get("resize_mode"), unit.get("resize_mode", "Crop and Resize"))
+        control_mode = unit.get("control_mode", "Balanced")
+        head = f"Module: {module}, Model: {model}, Weight: {weight}, Resize Mode: {resize_mode}, "
+        tail = (f"Guidance Start: {start}, Guidance End: {end}, Pixel Perfect: {bool(unit.get('pixel_perfect'))}, "
+                f"Control Mode: {control_mode}")
+        if self.flavor == "forge":
+            return head + tail + ", Hr Option: HiResFixOption.BOTH"
+        extra = (f"Processor Res: {int(unit.get('processor_res', 512))}, "
+                 f"Threshold A: {float(unit.get('threshold_a', 0.5))}, Threshold B: {float(unit.get('threshold_b', 0.5))}, ")
+        return head + extra + tail
+
+    def _controlnet_detect(self, call: Any) -> Any:
+        """``POST /controlnet/detect``: the maps of the input images (a1111/controlnet/post_detect_canny)."""
+        w = _webui()
+        body = self._json_object(call)  # type: ignore[attr-defined]
+        module = body.get("controlnet_module", "none")
+        if module not in MIKUBILL_MODULES:  # scripts/api.py
+            return w._json_reply(422, {"detail": "Module not available"})
+        if getattr(self, "offline", False) and module not in NO_DOWNLOAD_MODULES:
+            return self._exception_reply("URLError", URL_ERROR)  # type: ignore[attr-defined]
+        maps = []
+        for data in body.get("controlnet_input_images") or []:
+            _, image = self._decode_image(data)  # type: ignore[attr-defined]
+            maps.append(_detected_map(image, module, image.size))
+        encoded = [base64.b64encode(self._encode(m, "", "png")).decode("ascii") for m in maps]  # type: ignore[attr-defined]
+        return w._json_reply(200, {"info": "Success", "images": encoded})
 
     def _adetailer(self, args: list[Any], outcome: ScriptsOutcome) -> None:
         dicts = [a for a in args if isinstance(a, dict)]
@@ -240,15 +312,24 @@ class ExtensionsMixin:
             model = arg.get("ad_model", "None")
             if model == "None":
                 continue
-            if model not in ADETAILER_MODELS:
-                raise self._fail("ValueError", f"[-] ADetailer: Model {model!r} not found. Available models: {ADETAILER_MODELS}")
+            if arg.get("ad_confidence") is not None and float(arg["ad_confidence"]) == 0.0:
+                continue  # a1111/adetailer/post_txt2img_low_confidence: nothing written, nothing logged
+            if model not in ADETAILER_MODELS:  # a1111/adetailer/bad_txt2img_unknown_model: 200, only logged
+                self.extension_log.append(f"[-] ADetailer: ValueError: Model {model!r} not found")
             outcome.extra["ADetailer model"] = model
             if arg.get("ad_prompt"):
                 outcome.extra["ADetailer prompt"] = arg["ad_prompt"]
             if arg.get("ad_negative_prompt"):
                 outcome.extra["ADetailer negative prompt"] = arg["ad_negative_prompt"]
-            outcome.extra["ADetailer denoising strength"] = arg.get("ad_denoising_strength", 0.4)
-            outcome.extra["ADetailer version"] = ADETAILER_VERSION
+            outcome.extra.update({  # a1111/adetailer/post_txt2img_face_yolov8n_short.json, in this order
+                "ADetailer confidence": arg.get("ad_confidence", 0.3),
+                "ADetailer dilate erode": arg.get("ad_dilate_erode", 4),
+                "ADetailer mask blur": arg.get("ad_mask_blur", 4),
+                "ADetailer denoising strength": arg.get("ad_denoising_strength", 0.4),
+                "ADetailer inpaint only masked": arg.get("ad_inpaint_only_masked", True),
+                "ADetailer inpaint padding": arg.get("ad_inpaint_only_masked_padding", 32),
+                "ADetailer version": ADETAILER_VERSION_A1111 if self.flavor == "a1111" else ADETAILER_VERSION,
+            })
 
     def _encoded_maps(self, outcome: ScriptsOutcome, image_format: str) -> list[str]:
         """The detected maps, base64, to append after the generated images (PNG like encode_pil_to_base64)."""

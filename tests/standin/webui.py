@@ -22,9 +22,9 @@ It is shaped on real recorded exchanges, not on guesses:
 * ``tests/fixtures/sdnext/*.json`` (SD.Next, ``sdnext``): lists, options (482 keys), model switching
   (``post_options_switch_to_b`` -> ``post_txt2img_right_after_switch`` -> ``get_options_after_switch`` ->
   ``post_txt2img_next_call``), sizes, hires, errors, JPEG images; see ``sdnext.py``.
-* AUTOMATIC1111 1.10 (``a1111``) is Forge without Forge's additions (samplers, schedulers, parameters such as
-  ``hr_additional_modules``), with A1111's error bodies and synchronous model loads; from
-  ``/work/shared/sdapi/API.md`` §3-§11 (read when this was written, never at run time) and A1111's source.
+* ``tests/fixtures/a1111/**/*.json`` (AUTOMATIC1111 1.10.1, ``a1111``): lists, options, cmd-flags, ``/internal/*``,
+  error bodies, offline failures, override_settings, ControlNet and ADetailer; see ``a1111.py``. Parameters are
+  Forge's without Forge's additions (``hr_additional_modules`` ...), as in the recorded ``parameters`` echo.
 
 Usage in a test::
 
@@ -77,6 +77,7 @@ from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
 
 from tests.fixtures.load import load_fixture
 from tests.standin.hires import FORGE_HIRES_TYPE_ERROR, forge_hires_modules_missing, hires_extra_params, round_down_8
+from tests.standin.a1111 import A1111_SHA256, NANS_MESSAGE, A1111Flavor
 from tests.standin.extensions import ExtensionsMixin
 from tests.standin.sdcpp import SdCppFlavor
 from tests.standin.sdnext import SDNEXT_SHA256, SdNextFlavor
@@ -89,7 +90,7 @@ API = "/sdapi/v1"
 
 VERSIONS = {
     "forge": "f2.0.1v1.10.1-previous-669-gdfdcbab6",  # post_txt2img_short.json
-    "a1111": "v1.10.1",
+    "a1111": "1.10.1",  # a1111/post_txt2img_short.json
     "sdnext": "431bcc36",
     "sdcpp": "stable-diffusion.cpp",
 }
@@ -99,15 +100,13 @@ KNOWN_SHA256 = {
     "rand-a": "17b6bb621c7c0e48e229903f68b6a9f1af65b36aa7ac6e2a0b25a16f2b7fc4d2",
     "rand-b": "2a30d74d7c496e5ce6e4b7317d4747f1475629cd3406dcafc28a7a9ba64b5f97",
 }
-KNOWN_SHA256_BY_FLAVOR = {"sdnext": SDNEXT_SHA256}  # SD.Next was recorded with other random files
+KNOWN_SHA256_BY_FLAVOR = {"sdnext": SDNEXT_SHA256, "a1111": A1111_SHA256}  # recorded with other random files
 KNOWN_LORA_SHORTHASH = {"rand-lora": "aa8719060cd6"}  # post_txt2img_with_lora_short.json
 
 INSTALL_DIR = {"forge": "/srv/stable-diffusion-webui", "a1111": "/srv/stable-diffusion-webui",
                "sdnext": "/srv/sdnext", "sdcpp": "/srv/sd-cpp"}
 
-# Forge additions to A1111 1.10's lists (API.md §6): removed for the a1111 flavour.
-FORGE_ONLY_SAMPLERS = {"HeunPP2", "IPNDM", "IPNDM_V", "DEIS", "DDPM"}
-FORGE_ONLY_SCHEDULERS = {"turbo", "align_your_steps_GITS", "align_your_steps_11", "align_your_steps_32"}
+# Forge's additional parameters (API.md §6): not in A1111's parameters echo (a1111/post_txt2img_short.json).
 FORGE_ONLY_PARAMETERS = {"distilled_cfg_scale", "hr_cfg", "hr_distilled_cfg", "hr_additional_modules"}
 
 # Defaults of the API models for the fields the recorded requests had set (API.md §3.2, §3.3).
@@ -140,7 +139,7 @@ IMAGE_CONTENTS = ("pattern", "noise")
 NOISE_VARIANTS = 4  # distinct cached noise images per (size, format): batch index modulo this
 
 FAULTS = ("oom", "html_502", "html_200", "truncated_json", "invalid_base64", "non_image", "empty_images",
-          "drop_connection", "cut_midbody", "hang", "unauthorized", "model_switch_ignored", "slow_headers")
+          "drop_connection", "cut_midbody", "hang", "unauthorized", "model_switch_ignored", "slow_headers", "nans")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -245,7 +244,7 @@ class _FIFOLock:
 # The stand-in
 # --------------------------------------------------------------------------------------------------------------
 
-class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
+class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, ExtensionsMixin):
     """An in-process imitation of a WebUI's ``/sdapi/v1`` API on 127.0.0.1.
 
     flavor: "forge" | "a1111" | "sdnext" | "sdcpp".
@@ -436,11 +435,6 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
         """Read the list shapes once from the recorded fixtures and adapt them to the flavour."""
         samplers = _fixture_json("get_samplers.json")
         schedulers = _fixture_json("get_schedulers.json")
-        if self.flavor == "a1111":
-            samplers = [s for s in samplers if s["name"] not in FORGE_ONLY_SAMPLERS]
-            for s in samplers:  # A1111's options are Dict[str, str] (API.md §6)
-                s["options"] = {k: str(v) for k, v in s["options"].items()}
-            schedulers = [s for s in schedulers if s["name"] not in FORGE_ONLY_SCHEDULERS]
         self._samplers = samplers
         self._schedulers = schedulers
 
@@ -470,6 +464,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
             self._sdcpp_static_shapes()
         elif self.flavor == "sdnext":
             self._sdnext_static_shapes()
+        elif self.flavor == "a1111":
+            self._a1111_static_shapes()
 
     def _initial_options(self) -> dict[str, Any]:
         first = self._models[0]
@@ -477,6 +473,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
             return {"samples_format": self._image_format or "png", "sd_model_checkpoint": first.stem}
         if self.flavor == "sdnext":
             return self._sdnext_initial_options()
+        if self.flavor == "a1111":
+            return self._a1111_initial_options()
         options = _fixture_json("get_options.json")  # 331 real Forge keys
         if self.flavor != "forge":
             options = {k: v for k, v in options.items() if not k.startswith("forge_")}
@@ -522,6 +520,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
         if self.flavor == "sdnext":
             routes.update(self._sdnext_routes())
         routes.update(self._extension_routes())
+        if self.flavor == "a1111":
+            routes.update(self._a1111_routes())
         return routes
 
     # ---- error bodies, per flavour (API.md §8) ---------------------------------------------------------------
@@ -632,6 +632,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
             body = {"error": "OutOfMemoryError", "detail": "", "body": "",
                     self._message_key(): "CUDA out of memory. Tried to allocate 2.00 GiB"}
             return _json_reply(500, body)
+        if fault == "nans":  # a1111/bad_txt2img_lora_nans_in_unet.json (A1111 checks; Forge did not)
+            return self._exception_reply("NansException", NANS_MESSAGE)
         if fault == "html_502":
             return _Reply(502, NGINX_502, content_type="text/html")
         if fault == "html_200":
@@ -831,7 +833,11 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
         if self.flavor == "forge":
             return  # Forge only records the choice; the model loads at the next generation
         with self._generation_lock:  # A1111 loads synchronously, after the running job
+            before = self._loaded
             self._load(model)
+            if self.flavor == "a1111" and self._loaded is not before:  # the load stores the file's title
+                with self._lock:  # a1111/get_options_after_switch_to_b.json; unchanged: as sent (get_options_final)
+                    self._options["sd_model_checkpoint"] = self._title(model)
 
     # ---- request parsing and validation ----------------------------------------------------------------------
 
@@ -849,8 +855,10 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
         except json.JSONDecodeError as exc:
             detail = ({"type": "json_invalid", "loc": ["body", exc.pos], "msg": "JSON decode error", "input": {},
                        "ctx": {"error": exc.msg}} if v2
-                      else {"loc": ["body", exc.pos], "msg": exc.msg, "type": "value_error.jsondecode",
-                            "ctx": {"msg": exc.msg, "pos": exc.pos, "lineno": exc.lineno, "colno": exc.colno}})
+                      else {"loc": ["body", exc.pos], "msg": str(exc) if self.flavor == "a1111" else exc.msg,
+                            "type": "value_error.jsondecode",
+                            "ctx": {"msg": exc.msg, **({"doc": exc.doc} if self.flavor == "a1111" else {}),
+                                    "pos": exc.pos, "lineno": exc.lineno, "colno": exc.colno}})
             raise _Respond(_json_reply(422, {"detail": [detail]}))
         if body is None:
             raise _Respond(_json_reply(422, {"detail": [missing]}))
@@ -991,6 +999,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
             extra["Schedule type"] = schedule
         if mode == "img2img":
             extra["Denoising strength"] = params["denoising_strength"]
+            if mask is not None and self.flavor == "a1111":  # a1111/post_img2img_inpaint_short.json
+                extra["Mask blur"] = 4 if params.get("mask_blur") is None else params["mask_blur"]
         elif params.get("enable_hr"):
             if self.flavor == "sdnext":
                 out_size = self._sdnext_hires_size(params, *first_pass)
@@ -1035,6 +1045,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
             info = self._info(params, sampler, seed, seeds, subseed, model, clip_skip, extra, infotexts, count)
         encoded = [base64.b64encode(b).decode("ascii") for b in images] if params.get("send_images", True) else []
         encoded += self._encoded_maps(scripts, image_format) if encoded else []
+        if mode == "img2img" and self.flavor in ("forge", "a1111") and not params.get("include_init_images"):
+            params = {**params, "init_images": None, "mask": None}  # the echo drops them (post_img2img_short.json)
         return _json_reply(200, {"images": encoded, "parameters": params, "info": json.dumps(info)})
 
     def _run_a1111_job(self, mode: str, params: dict[str, Any], overrides: dict[str, Any],

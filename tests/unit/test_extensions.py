@@ -223,10 +223,11 @@ def test_a_server_rejection_of_a_unit_is_one_sentence():
     with StandInWebUI("a1111", controlnet=True) as server:
         import requests
 
-        unit = {"enabled": True, "image": CONTROL_IMAGE, "module": "none", "model": "gone [1]"}
+        # An unknown module (from the extension's source); an unknown model is skipped silently (a1111/controlnet/).
+        unit = {"enabled": True, "image": CONTROL_IMAGE, "module": "gone", "model": OPENPOSE}
         got = requests.post(server.base_url + "/sdapi/v1/txt2img", json={"prompt": "x", "width": 64, "height": 64, "steps": 1,
                                                                          "alwayson_scripts": {"controlnet": {"args": [unit]}}})
-    assert got.status_code == 500 and "model(gone [1]) not found in supported models." in got.text
+    assert got.status_code == 500 and "module(gone) not found in supported modules." in got.text
 
 
 # ---- lists -------------------------------------------------------------------------------------------------------

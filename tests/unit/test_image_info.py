@@ -37,8 +37,8 @@ RECORDED = _recorded_images()
 
 def test_recordings_hold_png_and_jpeg():
     kinds = {data[:3] for _, data, _ in RECORDED}
-    assert kinds == {b"\x89PN", b"\xff\xd8\xff"}  # Forge and sd.cpp: PNG; SD.Next: JPEG
-    assert {name.split("/")[0] for name, _, _ in RECORDED} == {"forge", "sdcpp", "sdnext"}
+    assert kinds == {b"\x89PN", b"\xff\xd8\xff"}  # Forge, A1111 and sd.cpp: PNG; SD.Next: JPEG
+    assert {name.split("/")[0] for name, _, _ in RECORDED} == {"forge", "a1111", "sdcpp", "sdnext"}
 
 
 @pytest.mark.parametrize(("name", "data", "infotext"), RECORDED, ids=[r[0] for r in RECORDED])

@@ -27,7 +27,7 @@ RECORDED = _recorded_generations()
 
 
 def test_every_family_is_covered():
-    assert {name.split("/")[0] for name, _ in RECORDED} == {"forge", "sdcpp", "sdnext"}
+    assert {name.split("/")[0] for name, _ in RECORDED} == {"forge", "a1111", "sdcpp", "sdnext"}
     assert len(RECORDED) >= 25
 
 
