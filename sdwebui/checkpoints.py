@@ -78,6 +78,18 @@ def find_models(name: str, models: Iterable[SDModel]) -> list[SDModel]:
     return [model for model, names in catalogue if lowered in {a.lower() for a in names}]
 
 
+def same_file(a: SDModel, b: SDModel) -> bool:
+    """Whether two list entries are one checkpoint, read before and after the WebUI hashed it (the title gains
+    ``[hash]``, the hash fields fill in)."""
+    if a.filename and b.filename:
+        return a.filename == b.filename
+    return without_hash(a.title) == without_hash(b.title)
+
+
+def includes(models: Iterable[SDModel], model: SDModel) -> bool:
+    return any(same_file(m, model) for m in models)
+
+
 def find_model(name: str, models: Iterable[SDModel]) -> SDModel | None:
     """The one model ``name`` designates, ``None`` if none; a name that fits several is an error."""
     matches = find_models(name, models)

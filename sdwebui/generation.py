@@ -334,23 +334,27 @@ class Generation:
 
         ``info`` is the authority, never ``GET /options``: SD.Next's options name the model last set
         even when another one is loaded, and its ``info`` carries only the loaded model's hash.
+        A finished image is never thrown away on a guess: the call fails only when ``info`` positively names
+        *another* checkpoint the server lists. A name or hash that matches nothing (after one refresh: Forge and
+        SD.Next hash a model on its first load, and Forge names a subfolder's model by its bare file stem) is
+        the model asked for.
         """
         named = info.sd_model_name or info.sd_model_hash
         if not named:
             return model.title if model else None
         matches = checkpoints.find_models(named, self.catalog.models(deadline))
-        if not matches:  # a model hashed since the list was read
+        if not matches or (model is not None and not checkpoints.includes(matches, model)):
             matches = checkpoints.find_models(named, self.catalog.models(deadline, refresh=True))
-        if model is not None and model in matches:
+        if model is None:
+            return matches[0].title if len(matches) == 1 else named
+        if not matches or checkpoints.includes(matches, model):
             return model.title
-        if model is not None and server.can_switch_models and (matches or info.sd_model_name):
+        if server.can_switch_models:
             raise ServerError(
-                f"Asked for model '{model.title}' but the WebUI generated with '{named}'; the switch silently failed "
-                "(out of memory, or a damaged or missing file?). Check the WebUI console, then try again."
+                f"Asked for model '{model.title}' but the WebUI generated with '{matches[0].title}'; the switch silently "
+                "failed (out of memory, or a damaged or missing file?). Check the WebUI console, then try again."
             )
-        if model is not None and not matches:
-            return model.title  # only an unknown hash: nothing says it is another model
-        return matches[0].title if len(matches) == 1 else named
+        return model.title
 
 
 def is_loaded(options: Options, model: SDModel, server: ServerProfile) -> bool:

@@ -76,7 +76,7 @@ def test_unusable_images_are_errors(webui, images, message):
 
 def test_a_model_switch_that_silently_failed_is_an_error(webui):
     webui.answer_txt2img(generation_body([png_bytes()], sd_model_name="rand-a"))
-    with pytest.raises(errors.ServerError, match="Asked for model 'rand-b.safetensors' but the WebUI generated with 'rand-a'"):
+    with pytest.raises(errors.ServerError, match="Asked for model 'rand-b.safetensors' but the WebUI generated with 'rand-a"):
         run(webui, {"prompt": "x", "model_name": "rand-b"})
 
 

@@ -295,7 +295,7 @@ def test_sdnext_switch_that_did_not_happen_is_an_error_not_a_wrong_image(sdnext)
     sdnext.rsps.post(f"{API}/options", json=recorded("sdnext/post_options_switch_to_b"))
     sdnext.rsps.post(f"{API}/reload-checkpoint", json={})
     sdnext.answer("txt2img", recorded("sdnext/post_txt2img_right_after_switch"))  # still rand-a's hash
-    with pytest.raises(errors.ServerError, match=r"Asked for model 'sub/rand-b \[7ba778b605\]' but the WebUI generated with '38b3a15ec8'"):
+    with pytest.raises(errors.ServerError, match=r"Asked for model 'sub/rand-b \[7ba778b605\]' but the WebUI generated with 'rand-a \[38b3a15ec8\]'"):
         generate({"prompt": "a red apple", "model_name": "sub/rand-b"})
 
 

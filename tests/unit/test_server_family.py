@@ -103,7 +103,7 @@ def test_a_switch_that_never_happens_is_an_error():
     with StandInWebUI("a1111") as server:
         server.inject("model_switch_ignored", path="POST /sdapi/v1/options")
         server.inject("model_switch_ignored", path="POST /sdapi/v1/txt2img")
-        with pytest.raises(errors.ServerError, match="Asked for model 'rand-b.*' but the WebUI generated with 'rand-a'"):
+        with pytest.raises(errors.ServerError, match="Asked for model 'rand-b.*' but the WebUI generated with 'rand-a"):
             generate(server, {"prompt": "x", "model_name": "rand-b"})
 
 
@@ -116,7 +116,7 @@ def test_an_override_silently_ignored_is_caught_from_info():
         client.set_options({"sd_model_checkpoint": "rand-a"}, Deadline(5))  # another app switched it back...
         stale = Generation(client, default_model="rand-b")
         stale.client.options = lambda deadline: server_options_saying(server, "rand-b")  # ...after our GET /options
-        with pytest.raises(errors.ServerError, match="Asked for model 'rand-b.* generated with 'rand-a'"):
+        with pytest.raises(errors.ServerError, match="Asked for model 'rand-b.* generated with 'rand-a"):
             stale.txt2img(read_sampling({"prompt": "x", "width": 64, "height": 64, "steps": 2}), Deadline(30))
 
 
