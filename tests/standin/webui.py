@@ -79,7 +79,7 @@ from tests.fixtures.load import load_fixture
 from tests.standin.hires import FORGE_HIRES_TYPE_ERROR, forge_hires_modules_missing, hires_extra_params, round_down_8
 from tests.standin.a1111 import A1111_SHA256, NANS_MESSAGE, A1111Flavor
 from tests.standin.extensions import ExtensionsMixin
-from tests.standin.sdcpp import SdCppFlavor
+from tests.standin.sdcpp import SDCPP_BUILDS, SdCppFlavor
 from tests.standin.sdnext import SDNEXT_SHA256, SdNextFlavor
 from tests.standin.info_routes import InfoRoutesMixin
 from tests.standin.tasks import TaskQueue
@@ -267,20 +267,28 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
         (width, height, format, batch index mod 4) and reused, so the stand-in's own encoding time stays out
         of measurements. The PNG infotext chunk, seeds and ``info`` are still those of each request.
     controlnet, adetailer: install those extensions (a1111, forge only; see tests/standin/extensions.py).
+    sdcpp_native_api: sdcpp only: serve the native async job API /sdcpp/v1 (default); False is an older
+        sd-server without it (every /sdcpp/v1/* is a bare 404). See sdcpp.SdCppJobs.
+    sdcpp_build: sdcpp only: "git" (tests/fixtures/sdcpp/*.json: the infotext's generator is 97d2990 /
+        master-827-97d2990) or "no-git" (97d29908/ and async_jobs/: built without .git, "unknown").
     """
 
     def __init__(self, flavor: str = "forge", *, models: list[str] | None = None, loras: list[str] | None = None,
                  auth: tuple[str, str] | None = None, generation_delay: float = 0.0, image_format: str | None = None,
                  host: str = "127.0.0.1", port: int = 0, unhashed: list[str] | None = None,
                  load_delay: float = 0.0, image_content: str = "pattern",
-                 hashes: dict[str, str] | None = None, controlnet: bool = False, adetailer: bool = False) -> None:
+                 hashes: dict[str, str] | None = None, controlnet: bool = False, adetailer: bool = False,
+                 sdcpp_native_api: bool = True, sdcpp_build: str = "git") -> None:
         if flavor not in FLAVORS:
             raise ValueError(f"flavor must be one of {FLAVORS}, not {flavor!r}")
         if image_content not in IMAGE_CONTENTS:
             raise ValueError(f"image_content must be one of {IMAGE_CONTENTS}, not {image_content!r}")
         if image_format not in (None, "png", "jpeg", "jpg"):
             raise ValueError("image_format must be None, 'png' or 'jpeg'")
+        if sdcpp_build not in SDCPP_BUILDS:
+            raise ValueError(f"sdcpp_build must be one of {tuple(SDCPP_BUILDS)}, not {sdcpp_build!r}")
         self.flavor = flavor
+        self._sdcpp_native_api, self._sdcpp_build = flavor == "sdcpp" and sdcpp_native_api, sdcpp_build
         self.auth = tuple(auth) if auth else None
         self.generation_delay = float(generation_delay)
         self.load_delay = float(load_delay)
@@ -428,6 +436,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
             self._interrupted.clear()
             if self.flavor == "sdnext":
                 self._sdnext_startup()
+        if self.flavor == "sdcpp":
+            self._sdcpp_jobs_reset()
 
     # ---- static shapes, per flavour --------------------------------------------------------------------------
 
@@ -501,6 +511,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
             routes[("GET", f"{API}/schedulers")] = lambda call: _json_reply(200, self._schedulers)
             routes[("GET", f"{API}/latent-upscale-modes")] = lambda call: _json_reply(200, self._latent_modes)
         if self.flavor == "sdcpp":
+            if self._sdcpp_native_api:
+                routes.update(self._sdcpp_native_routes())
             return routes
         routes.update({
             ("POST", f"{API}/options"): self._post_options,
@@ -586,6 +598,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
             return early
 
         route = self._routes.get((method, path))
+        if route is None and self.flavor == "sdcpp":
+            route = self._sdcpp_job_route(method, path)  # /sdcpp/v1/jobs/{id}[/cancel]
         if route is None:
             if self.flavor != "sdcpp" and any(p == path for _, p in self._routes):
                 return _json_reply(405, {"detail": "Method Not Allowed"})
