@@ -22,6 +22,9 @@ It is shaped on real recorded exchanges, not on guesses:
 * ``tests/fixtures/sdnext/*.json`` (SD.Next, ``sdnext``): lists, options (482 keys), model switching
   (``post_options_switch_to_b`` -> ``post_txt2img_right_after_switch`` -> ``get_options_after_switch`` ->
   ``post_txt2img_next_call``), sizes, hires, errors, JPEG images; see ``sdnext.py``.
+* ``tests/fixtures/{a1111,forge}/sdxl/get_metadata_*.json``: ``/sd_extra_networks/metadata`` (``{}`` until the UI
+  rendered, then the file's metadata by bare stem), Forge's ``/sd-modules`` and a Flux checkpoint without its
+  modules (shaped from Forge's source): see ``families.py``.
 * AUTOMATIC1111 1.10 (``a1111``) is Forge without Forge's additions (samplers, schedulers, parameters such as
   ``hr_additional_modules``), with A1111's error bodies and synchronous model loads; from
   ``/work/shared/sdapi/API.md`` §3-§11 (read when this was written, never at run time) and A1111's source.
@@ -78,6 +81,7 @@ from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
 from tests.fixtures.load import load_fixture
 from tests.standin.hires import FORGE_HIRES_TYPE_ERROR, forge_hires_modules_missing, hires_extra_params, round_down_8
 from tests.standin.extensions import ExtensionsMixin
+from tests.standin.families import FamiliesMixin
 from tests.standin.sdcpp import SdCppFlavor
 from tests.standin.sdnext import SDNEXT_SHA256, SdNextFlavor
 from tests.standin.info_routes import InfoRoutesMixin
@@ -245,7 +249,7 @@ class _FIFOLock:
 # The stand-in
 # --------------------------------------------------------------------------------------------------------------
 
-class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
+class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin, FamiliesMixin):
     """An in-process imitation of a WebUI's ``/sdapi/v1`` API on 127.0.0.1.
 
     flavor: "forge" | "a1111" | "sdnext" | "sdcpp".
@@ -522,6 +526,7 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
         if self.flavor == "sdnext":
             routes.update(self._sdnext_routes())
         routes.update(self._extension_routes())
+        routes.update(self._family_routes())  # /sd_extra_networks/metadata: tests/standin/families.py
         return routes
 
     # ---- error bodies, per flavour (API.md §8) ---------------------------------------------------------------
@@ -610,6 +615,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
             return None
         if self.flavor in ("forge", "a1111") and call.path in (f"{API}/loras", f"{API}/refresh-loras"):
             return None  # registered by the Lora extension with plain @app.get: not covered by --api-auth
+        if self.flavor in ("forge", "a1111") and call.path.startswith("/sd_extra_networks/"):
+            return None  # ui_extra_networks.add_pages_to_demo: plain app.add_api_route, no --api-auth
         header = call.headers.get("authorization", "")
         challenge = {"www-authenticate": "Basic"}
         if not header.lower().startswith("basic "):
@@ -1049,6 +1056,7 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, ExtensionsMixin):
             model = override_model or wanted
             if model is None:
                 return None, job_options, "png"
+            self._check_model_components(model, job_options)  # Forge: Flux without modules (families.py)
             self._load(model)
             self._run_job(f"scripts_{mode}", params["steps"])
             with self._lock:
