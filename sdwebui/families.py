@@ -168,7 +168,7 @@ PONY = Family(
 FLUX_DEV = Family(
     name="flux_dev", label="Flux dev", architecture="flux",
     width=1024, height=1024,     # FLUX.1-dev card example: 1024x1024 (Forge's flux preset: 896x1152)
-    steps=20,                    # ComfyUI's Flux dev example workflow and Forge's Flux examples: 20 (card: 50)
+    steps=20,                    # common practice for Flux dev in Forge/ComfyUI (project choice; card example: 50)
     cfg=1.0,                     # Forge UI preset flux_t2i_cfg 1: guidance-distilled, real CFG off
     sampler="Euler",             # Forge UI preset flux_t2i_sampler "Euler"
     scheduler="simple",          # Forge UI preset flux_t2i_scheduler "Simple"
@@ -190,8 +190,8 @@ FLUX_DEV = Family(
 
 FLUX_SCHNELL = Family(
     name="flux_schnell", label="Flux schnell", architecture="flux",
-    width=1024, height=1024,     # FLUX.1-schnell card example: 1024x1024 (the card's own example uses 768x1360)
-    steps=4,                     # FLUX.1-schnell card: num_inference_steps=4 (timestep-distilled, 1-4 steps)
+    width=1024, height=1024,     # FLUX.1-schnell card/diffusers example: pipeline default size, 1024x1024
+    steps=4,                     # FLUX.1-schnell card: num_inference_steps=4, guidance_scale=0.0 (timestep-distilled)
     cfg=1.0,                     # Forge UI preset flux_t2i_cfg 1; card guidance_scale=0.0 (no CFG)
     sampler="Euler",             # Forge UI preset
     scheduler="simple",          # Forge UI preset
@@ -210,9 +210,9 @@ SD35 = Family(
     name="sd35", label="SD 3.5", architecture="sd35",
     width=1024, height=1024,     # SD 3.5 Large/Medium cards: 1 MP (1024x1024)
     steps=28,                    # SD 3.5 Large card: num_inference_steps=28 (Medium card: 40)
-    cfg=4.5,                     # SD 3.5 Medium card guidance_scale=4.5 (Large card 3.5); Forge's sd3 preset CFG 5
-    sampler="Euler",             # Forge's sd3 preset "Euler" (flow matching: FlowMatchEulerDiscrete in the cards)
-    scheduler="simple",          # Forge's sd3 preset "Simple"
+    cfg=4.5,                     # SD 3.5 Medium card guidance_scale=4.5 (Large card 3.5; a Forge fork's sd3 preset 5)
+    sampler="Euler",             # the cards' FlowMatchEulerDiscrete scheduler; a Forge fork's sd3 preset "Euler"
+    scheduler="simple",          # a Forge fork's sd3 preset "Simple" (upstream Forge has no sd3 preset)
     clip_skip=None,
     distilled_cfg=None,
     hires=HiresDefaults(scale=1.5, upscaler="", second_pass_steps=0, denoising_strength=0.35, cfg=4.5),
