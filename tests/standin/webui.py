@@ -25,6 +25,9 @@ It is shaped on real recorded exchanges, not on guesses:
 * ``tests/fixtures/a1111/**/*.json`` (AUTOMATIC1111 1.10.1, ``a1111``): lists, options, cmd-flags, ``/internal/*``,
   error bodies, offline failures, override_settings, ControlNet and ADetailer; see ``a1111.py``. Parameters are
   Forge's without Forge's additions (``hr_additional_modules`` ...), as in the recorded ``parameters`` echo.
+* ``tests/fixtures/{a1111,forge}/sdxl/get_metadata_*.json``: ``/sd_extra_networks/metadata`` (``{}`` until the UI
+  rendered, then the file's metadata by bare stem), Forge's ``/sd-modules`` and a Flux checkpoint without its
+  modules (shaped from Forge's source): see ``families.py``.
 
 Usage in a test::
 
@@ -79,6 +82,7 @@ from tests.fixtures.load import load_fixture
 from tests.standin.hires import FORGE_HIRES_TYPE_ERROR, forge_hires_modules_missing, hires_extra_params, round_down_8
 from tests.standin.a1111 import A1111_SHA256, NANS_MESSAGE, A1111Flavor
 from tests.standin.extensions import ExtensionsMixin
+from tests.standin.families import FamiliesMixin
 from tests.standin.sdcpp import SDCPP_BUILDS, SdCppFlavor
 from tests.standin.sdnext import SDNEXT_SHA256, SdNextFlavor
 from tests.standin.info_routes import InfoRoutesMixin
@@ -244,7 +248,7 @@ class _FIFOLock:
 # The stand-in
 # --------------------------------------------------------------------------------------------------------------
 
-class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, ExtensionsMixin):
+class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, ExtensionsMixin, FamiliesMixin):
     """An in-process imitation of a WebUI's ``/sdapi/v1`` API on 127.0.0.1.
 
     flavor: "forge" | "a1111" | "sdnext" | "sdcpp".
@@ -534,6 +538,7 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
         routes.update(self._extension_routes())
         if self.flavor == "a1111":
             routes.update(self._a1111_routes())
+        routes.update(self._family_routes())  # /sd_extra_networks/metadata: tests/standin/families.py
         return routes
 
     # ---- error bodies, per flavour (API.md §8) ---------------------------------------------------------------
@@ -624,6 +629,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
             return None
         if self.flavor in ("forge", "a1111") and call.path in (f"{API}/loras", f"{API}/refresh-loras"):
             return None  # registered by the Lora extension with plain @app.get: not covered by --api-auth
+        if self.flavor in ("forge", "a1111") and call.path.startswith("/sd_extra_networks/"):
+            return None  # ui_extra_networks.add_pages_to_demo: plain app.add_api_route, no --api-auth
         header = call.headers.get("authorization", "")
         challenge = {"www-authenticate": "Basic"}
         if not header.lower().startswith("basic "):
@@ -1075,6 +1082,7 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
             model = override_model or wanted
             if model is None:
                 return None, job_options, "png"
+            self._check_model_components(model, job_options)  # Forge: Flux without modules (families.py)
             self._load(model)
             self._run_job(f"scripts_{mode}", params["steps"])
             with self._lock:
