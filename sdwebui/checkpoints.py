@@ -13,7 +13,7 @@ import difflib
 import re
 from collections.abc import Iterable
 
-from sdwebui.errors import InvalidInput, NotFound
+from sdwebui.errors import InvalidInput, NotFound, quoted
 from sdwebui.models import SDModel
 
 _HASH_SUFFIX = re.compile(r"\s*\[[0-9a-fA-F]{8,64}\]$")
@@ -114,7 +114,7 @@ def resolve_model(name: str, models: list[SDModel]) -> SDModel:
 
     ranked = sorted(models, key=closeness, reverse=True)
     suggestions = [m.title for m in ranked[:3]]
-    raise NotFound(f"The WebUI has no model named '{name}'. Closest available: {', '.join(suggestions)}.")
+    raise NotFound(f"The WebUI has no model named {quoted(name)}. Closest available: {', '.join(suggestions)}.")
 
 
 def is_active(active: str | None, model: SDModel) -> bool:

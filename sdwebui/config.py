@@ -8,7 +8,7 @@ from typing import Any
 
 from sdwebui.client import WebUIClient, split_base_url
 from sdwebui.deadline import DEFAULT_DEADLINE_S, MAX_DEADLINE_S, Deadline
-from sdwebui.errors import InvalidInput
+from sdwebui.errors import InvalidInput, quoted
 from sdwebui.output import DEFAULT_MAX_OUTPUT_MB
 
 MIN_DEADLINE_S = 10.0
@@ -54,9 +54,9 @@ def _number(value: object, *, label: str, unit: str, default: float, low: float,
     try:
         number = float(text)
     except ValueError:
-        raise InvalidInput(f"{label} must be a number of {unit}; got '{text[:40]}'.") from None
+        raise InvalidInput(f"{label} must be a number of {unit}; got {quoted(text)}.") from None
     if not low <= number <= high:
-        raise InvalidInput(f"{label} must be between {low:g} and {high:g} {unit} ({why}); got {text}.")
+        raise InvalidInput(f"{label} must be between {low:g} and {high:g} {unit} ({why}); got {quoted(text)}.")
     return number
 
 

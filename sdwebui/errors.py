@@ -72,3 +72,12 @@ class MissingRoute(Unsupported):
 
 class OutputTooLarge(WebUIError):
     """The images are larger than Dify will take from a tool call."""
+
+
+ECHO_LIMIT = 60  # characters of a user's value an error message repeats
+
+
+def quoted(value: object, limit: int = ECHO_LIMIT) -> str:
+    """A user's (or an LLM's) value as an error message repeats it: quoted, on one line, cut to a readable length."""
+    text = " ".join(str(value).split())
+    return f"'{text if len(text) <= limit else text[: limit - 1] + '…'}'"

@@ -25,7 +25,7 @@ from typing import Any
 from sdwebui import checkpoints
 from sdwebui.catalog import Catalog
 from sdwebui.deadline import Deadline
-from sdwebui.errors import InvalidInput, NotFound, Unsupported
+from sdwebui.errors import InvalidInput, NotFound, Unsupported, quoted
 from sdwebui.extra_params import read_extra_params
 from sdwebui.images import decode_image_base64
 from sdwebui.models import GenerationResponse, Txt2ImgRequest
@@ -199,6 +199,7 @@ class RequestAdditions:
     alwayson_scripts: dict[str, Any] = field(default_factory=dict)
     extra_params: dict[str, Any] = field(default_factory=dict)
     return_maps: bool = False
+    controlnet_units: list[str] = field(default_factory=list)  # "unit 1 (openpose, control_…)", one per unit sent
 
     def apply[R: Txt2ImgRequest](self, request: R) -> R:
         update: dict[str, Any] = dict(self.fields)
@@ -224,7 +225,9 @@ def prepare(catalog: Catalog, server: ServerProfile, settings: ExtensionSettings
         _require(server, "The extra_params field", server.extra_params, " (it silently ignores the fields it does not read)")
     if settings.controlnet:
         _require(server, "ControlNet", server.alwayson_extensions, " (it has its own control API, which this plugin does not use)")
-        additions.alwayson_scripts[CONTROLNET_SCRIPT] = {"args": _controlnet_units(catalog, settings, deadline)}
+        units = _controlnet_units(catalog, settings, deadline)
+        additions.alwayson_scripts[CONTROLNET_SCRIPT] = {"args": units}
+        additions.controlnet_units = [f"ControlNet unit {u.slot} ({m['module']}, {m['model']})" for u, m in zip(settings.controlnet, units)]
     if settings.adetailer is not None:
         _require(server, "ADetailer", server.alwayson_extensions)
         additions.alwayson_scripts[ADETAILER_SCRIPT] = {"args": _adetailer_args(catalog, settings.adetailer, deadline)}
@@ -254,7 +257,9 @@ def _controlnet_units(catalog: Catalog, settings: ExtensionSettings, deadline: D
         model = resolve_name(f"ControlNet model (unit {unit.slot})", unit.model, [m for m in models if m.lower() != "none"], hashless=True)
         # 'none' uses the image as a ready-made control map; each server spells it its own way ("none"/"None").
         module = resolve_name(f"ControlNet preprocessor (unit {unit.slot})", unit.module, modules) if modules else unit.module
-        units.append(controlnet_unit(unit, model=model, module=module, save_detected_map=settings.return_maps))
+        # Always asked for: a unit that ran returns its map, a skipped one none; the only evidence either way
+        # (fixtures a1111/controlnet/ and forge/webui_mode/ *_save_detected_map_ran vs *_skipped_*).
+        units.append(controlnet_unit(unit, model=model, module=module, save_detected_map=True))
     return units
 
 
@@ -271,7 +276,6 @@ def controlnet_unit(unit: ControlNetUnitSettings, *, model: str, module: str, sa
         "control_mode": unit.control_mode,
         "resize_mode": unit.resize_mode,
         "pixel_perfect": unit.pixel_perfect,
-        # False: the server does not append the detected maps to the answer at all (less to download).
         "save_detected_map": save_detected_map,
     }
 
@@ -306,7 +310,7 @@ def _vae_override(catalog: Catalog, server: ServerProfile, name: str, deadline: 
     entries = catalog.vaes(deadline, server) or []
     if not entries:
         folder = "models/VAE (or models/text_encoder)" if forge else "models/VAE"
-        raise NotFound(f"The WebUI lists no VAE, so '{name}' cannot be used; put the file in {folder} and refresh.")
+        raise NotFound(f"The WebUI lists no VAE, so {quoted(name)} cannot be used; put the file in {folder} and refresh.")
     by_name = {e.model_name: e for e in entries}
     stems = {e.model_name.rsplit(".", 1)[0]: e for e in entries}
     wanted = next((e for n, e in {**stems, **by_name}.items() if normalise(n) == normalise(name)), None)
@@ -332,6 +336,31 @@ class DetectedMap:
     @property
     def filename(self) -> str:
         return f"controlnet-map-{self.index + 1}.{self.extension}"
+
+
+def count_maps(response: GenerationResponse) -> int | None:
+    """How many images came after the generated ones; ``None`` when they cannot be told apart (no seeds listed)."""
+    info = response.info
+    if not info.all_seeds:
+        return None
+    return max(0, len(response.images) - max(0, info.index_of_first_image) - len(info.all_seeds))
+
+
+def controlnet_warnings(units: list[str], maps: int | None) -> list[str]:
+    """A warning for each ControlNet unit that returned no detected map, so probably did not run.
+
+    Both real ControlNets answer 200 with an image made without control when a unit cannot run (a preprocessor
+    whose weights cannot be downloaded, a model that does not load), and the infotext still lists the unit.
+    """
+    if not units or maps is None or maps >= len(units):
+        return []
+    cause = ("its preprocessor's weights could not be downloaded or its model did not load; check the WebUI console, "
+             "or use a ready-made control image with the preprocessor None")
+    if maps == 0:
+        return [f"{unit} returned no detected map, so it probably did not run and the image was made without it: {cause}."
+                for unit in units]
+    return [f"Only {maps} of {len(units)} ControlNet units returned a detected map, so {len(units) - maps} probably did "
+            f"not run ({', '.join(units)}): {cause}."]
 
 
 def decode_maps(response: GenerationResponse) -> list[DetectedMap]:

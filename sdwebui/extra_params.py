@@ -80,6 +80,8 @@ OWNED_KEYS: tuple[str, ...] = (
     "hr_second_pass_steps",
     "hr_steps",  # stable-diffusion.cpp's name for hr_second_pass_steps
     "hr_additional_modules",  # Forge: set with hires fix
+    "hr_resize_mode", "hr_force",  # SD.Next 2026: set with hires fix
+    "schedulers_sigma",  # SD.Next 2026: set from the scheduler
     "refiner_checkpoint",
     "refiner_switch_at",
     "override_settings",

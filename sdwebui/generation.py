@@ -28,11 +28,11 @@ from sdwebui import checkpoints, extensions, jobs, names, sizes
 from sdwebui.catalog import Catalog
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
-from sdwebui.errors import InvalidInput, MalformedResponse, MissingRoute, ServerError, Unsupported
+from sdwebui.errors import InvalidInput, MalformedResponse, MissingRoute, ServerError, Unsupported, quoted
 from sdwebui.images import decode_image_base64
 from sdwebui.inputs import output_size_for
 from sdwebui.models import GenerationInfo, GenerationResponse, Img2ImgRequest, LoraRef, Options, SDModel, Txt2ImgRequest
-from sdwebui.servers import ServerProfile
+from sdwebui.servers import ServerProfile, explained
 from sdwebui.settings import Img2ImgControls, SamplingSettings
 
 
@@ -144,16 +144,18 @@ class Generation:
             self._route_by_model(options.sd_model_checkpoint or "", deadline)
         sampler, scheduler = self._sampler_and_scheduler(settings, server, deadline)
         loras = names.resolve_loras(settings.loras, self.catalog.loras(deadline)) if settings.loras else []
-        hr_upscaler = self._hires_upscaler(settings, deadline)
+        hr_upscaler = self._hires_upscaler(settings, server, deadline)
 
         request = additions.apply(self._request(settings, server, model, sampler, scheduler, loras, hr_upscaler, img2img))
-        if img2img is None:
-            response = jobs.txt2img(self.client, request, deadline)
-        else:
-            response = jobs.img2img(self.client, request, deadline)
+        with explained(server):
+            if img2img is None:
+                response = jobs.txt2img(self.client, request, deadline)
+            else:
+                response = jobs.img2img(self.client, request, deadline)
 
+        warnings += extensions.controlnet_warnings(additions.controlnet_units, extensions.count_maps(response))
         maps = extensions.decode_maps(response) if additions.return_maps else []
-        images = decode_images(response)
+        images = decode_images(response, empty_answer=server.empty_answer)
         ran = self._model_that_ran(model, response.info, server, deadline)
         warnings += size_warnings(images, settings, server, hires=img2img is None)
         warnings += fallback_warnings(response.info, server, sampler, scheduler, loras)
@@ -206,7 +208,7 @@ class Generation:
             if model is None and not server.can_switch_models:
                 raise Unsupported(
                     f"The {server.name} at {self.client.base_url} runs the one model it was started with "
-                    f"('{options.sd_model_checkpoint}') and cannot switch to '{name}'; restart it with that model, "
+                    f"('{options.sd_model_checkpoint}') and cannot switch to {quoted(name)}; restart it with that model, "
                     "or leave the model empty."
                 )
             model = model or checkpoints.resolve_model(name, available)
@@ -240,12 +242,25 @@ class Generation:
             scheduler = names.resolve_scheduler(settings.scheduler, schedulers)
         return sampler, scheduler
 
-    def _hires_upscaler(self, settings: SamplingSettings, deadline: Deadline) -> str | None:
-        """The hires upscaler by the server's own name; by default "Latent", or the server's first latent mode."""
+    def _hires_upscaler(self, settings: SamplingSettings, server: ServerProfile, deadline: Deadline) -> str | None:
+        """The hires upscaler by the server's own name; by default "Latent", or the server's first latent mode
+        (where latent upscalers do not enlarge the image, SD.Next 2026: "Resize Lanczos", or its first other one)."""
         if settings.hires is None:
             return None
         available = [m.name for m in self.catalog.latent_upscale_modes(deadline)]
         available += [u.name for u in self.catalog.upscalers(deadline) if u.name != "None"]
+        if not server.hires_latent_upscales:
+            chosen = names.resolve_upscaler(settings.hires.upscaler, available) if settings.hires.upscaler else ""
+            if chosen.lower().startswith("latent"):
+                raise Unsupported(
+                    f"This {server.name} version does not enlarge the image with a latent hires upscaler ('{chosen}'); "
+                    "choose Resize Lanczos or an ESRGAN upscaler for hires fix."
+                )
+            others = [name for name in available if not name.lower().startswith("latent")]
+            default = "Resize Lanczos" if "Resize Lanczos" in others else (others or [""])[0]
+            if not chosen and not default:
+                raise Unsupported("The WebUI lists no upscalers, so hires fix cannot run; turn hires fix off.")
+            return chosen or default
         if settings.hires.upscaler:
             return names.resolve_upscaler(settings.hires.upscaler, available)
         # SD.Next has no "Latent" (its latent modes are "Latent Nearest", ...) and would silently not upscale.
@@ -277,8 +292,9 @@ class Generation:
             overrides["sd_model_checkpoint"] = model.title
         if settings.clip_skip is not None and not server.clip_skip_as_field:
             overrides["CLIP_stop_at_last_layers"] = settings.clip_skip
-        if scheduler and server.scheduler_kind == "sigma" and scheduler != "default":
-            overrides["schedulers_sigma"] = scheduler
+        sigma = scheduler if scheduler and server.scheduler_kind == "sigma" and scheduler != "default" else None
+        if sigma:
+            overrides["schedulers_sigma"] = sigma
         overrides = overrides if server.takes_overrides else {}
         fields: dict[str, Any] = dict(
             prompt=prompt,
@@ -293,6 +309,7 @@ class Generation:
             sampler_name=sampler,
             scheduler=scheduler if server.scheduler_kind == "field" else None,
             clip_skip=settings.clip_skip if server.clip_skip_as_field else None,
+            schedulers_sigma=sigma if server.sigma_field else None,
             lora=lora_array,
             override_settings=overrides or None,
             override_settings_restore_afterwards=False if overrides else None,
@@ -312,6 +329,8 @@ class Generation:
                 fields[server.hires_steps_field] = hires.second_pass_steps
             if server.needs_hr_additional_modules:  # Forge: TypeError 'NoneType' is not iterable without it
                 fields["hr_additional_modules"] = ["Use same choices"]
+            if server.hires_resize_mode:  # SD.Next 2026: mode 0 never upscales; hr_force runs the second pass
+                fields.update(hr_resize_mode=1, hr_force=True)
         if img2img is None:
             return Txt2ImgRequest(**fields)
         controls = img2img.controls
@@ -393,7 +412,7 @@ def img2img_controls_set(controls: Img2ImgControls) -> list[str]:
     return [label for field_name, label in labels.items() if getattr(controls, field_name) != getattr(default, field_name)]
 
 
-def decode_images(response: GenerationResponse) -> list[GeneratedImage]:
+def decode_images(response: GenerationResponse, *, empty_answer: str = "check that it has a model loaded and look at its console for errors") -> list[GeneratedImage]:
     """The generated images only: ``len(all_seeds)`` of them from ``index_of_first_image``.
 
     Grids, masks and ControlNet maps that some servers add around them are skipped.
@@ -404,9 +423,7 @@ def decode_images(response: GenerationResponse) -> list[GeneratedImage]:
     # Take the base64 strings out of the response, and drop each one once decoded, to bound peak memory.
     encoded_images, response.images = response.images[start : start + count], []
     if not encoded_images:
-        raise MalformedResponse(
-            "The WebUI answered without any image; check that it has a model loaded and look at its console for errors."
-        )
+        raise MalformedResponse(f"The WebUI answered without any image: {empty_answer}.")
     images = []
     for offset in range(len(encoded_images)):
         encoded, encoded_images[offset] = encoded_images[offset], None

@@ -206,6 +206,9 @@ class Txt2ImgRequest(_Request):
     hr_second_pass_steps: int | None = None
     hr_steps: int | None = None  # stable-diffusion.cpp's name for hr_second_pass_steps
     hr_additional_modules: list[str] | None = None  # Forge: must be a list with hires fix, or it fails
+    hr_resize_mode: int | None = None  # SD.Next 2026: 0 (its default) never upscales; 1 scales by hr_scale
+    hr_force: bool | None = None  # SD.Next 2026: run the second pass after a non-latent upscale
+    schedulers_sigma: str | None = None  # SD.Next 2026: the sigma algorithm as a request field
     denoising_strength: float | None = None
     override_settings: dict[str, Any] | None = None
     # False keeps the override model loaded: one load per switch, and GET /options tells the truth.
@@ -247,9 +250,12 @@ class ExtrasRequest(_Request):
 
 
 class InterrogateResponse(_Response):
-    """``POST /interrogate``: ``{"caption": ...}`` on A1111, Forge and SD.Next."""
+    """``POST /interrogate``: ``{"caption": ...}`` on A1111, Forge and SD.Next; SD.Next 2026's ``POST /caption``
+    (``ResCaptionDispatch`` in its modules/api/caption.py) adds the tagger's ``tags`` and the VLM's ``answer``."""
 
     caption: str | None = None
+    tags: str | None = None
+    answer: str | None = None
 
 
 class PngInfoResponse(_Response):

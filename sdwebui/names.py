@@ -10,7 +10,7 @@ import difflib
 import re
 from dataclasses import dataclass
 
-from sdwebui.errors import InvalidInput, NotFound
+from sdwebui.errors import InvalidInput, NotFound, quoted
 from sdwebui.models import Lora, Sampler, Scheduler
 
 
@@ -28,7 +28,7 @@ def unknown_name(kind: str, name: str, available: list[str], close: list[str] | 
     shown = close or available[:8]
     more = "" if close or len(available) <= 8 else f" (and {len(available) - 8} more)"
     listing = ", ".join(shown) + more if shown else "none"
-    return NotFound(f"The WebUI has no {kind} named '{name}'. {'Closest' if close else 'Available'}: {listing}.")
+    return NotFound(f"The WebUI has no {kind} named {quoted(name)}. {'Closest' if close else 'Available'}: {listing}.")
 
 
 def with_aliases(samplers: list[Sampler], table: dict[str, str]) -> list[Sampler]:
@@ -101,14 +101,14 @@ def parse_lora_list(text: str) -> list[tuple[str, float]]:
                 weight = float(weight_text)
             except ValueError:
                 raise InvalidInput(
-                    f"LoRA weight '{weight_text}' in '{raw.strip()}' is not a number; write LoRAs as name:weight, "
+                    f"LoRA weight {quoted(weight_text)} in {quoted(raw)} is not a number; write LoRAs as name:weight, "
                     "for example add_detail:0.6, film_grain:0.3."
                 ) from None
         name = name.strip()
         if not name:
-            raise InvalidInput(f"'{raw.strip()}' has no LoRA name; write LoRAs as name:weight, for example add_detail:0.6.")
+            raise InvalidInput(f"{quoted(raw)} has no LoRA name; write LoRAs as name:weight, for example add_detail:0.6.")
         if not -4.0 <= weight <= 4.0:
-            raise InvalidInput(f"LoRA weight {weight:g} for '{name}' is out of range; use a value between -4 and 4 (usually 0.3 to 1).")
+            raise InvalidInput(f"LoRA weight {weight:g} for {quoted(name)} is out of range; use a value between -4 and 4 (usually 0.3 to 1).")
         items.append((name, weight))
     return items
 
@@ -120,7 +120,7 @@ def resolve_loras(text: str, available: list[Lora]) -> list[LoraUse]:
         match = next((lora for lora in available if wanted in {normalise(lora.name), normalise(lora.alias or "")}), None)
         if match is None:
             if not available:
-                raise NotFound(f"The WebUI lists no LoRAs, so '{name}' cannot be applied; put it in models/Lora and refresh.")
+                raise NotFound(f"The WebUI lists no LoRAs, so {quoted(name)} cannot be applied; put it in models/Lora and refresh.")
             raise unknown_name("LoRA", name, [lora.name for lora in available])
         uses.append(LoraUse(name=match.name, weight=weight, path=match.path))
     return uses

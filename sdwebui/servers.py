@@ -11,11 +11,14 @@ wins. Never calls ``/cmd-flags``: it returns the server's auth secrets (A1111 1.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
+from sdwebui.errors import ServerError, WebUIError
 from sdwebui.models import Options
 
 Family = Literal["a1111", "forge", "sdnext", "sdcpp"]
@@ -173,13 +176,13 @@ class ServerProfile:
 
 
 _NANS = KnownFailure(
-    "NansException",
+    "tensor with NaNs",  # A1111's NansException (fixtures a1111/bad_txt2img_lora_nans_in_unet.json)
     "The WebUI stopped because the model produced NaNs (a tensor with NaNs was produced in the Unet): usually a "
     "half-precision problem or a broken model or LoRA. Try another seed or a lower LoRA weight, or start the WebUI "
     "with --no-half-vae (or --no-half), or use another checkpoint.",
 )
 _SDNEXT_UPSCALE = KnownFailure(
-    "html_info",
+    "html_info",  # fixtures sdnext/058a7f0/post_extra_single_image_*.json
     "This SD.Next version's upscale route (/extra-single-image) fails after upscaling (a known SD.Next bug: its answer "
     "does not validate), so the plugin cannot upscale here; upscale in SD.Next's own UI, use hires fix in "
     "txt2img instead, or use another SD.Next version or WebUI for upscaling.",
@@ -202,6 +205,7 @@ SDNEXT_2025 = ServerProfile(
     key="sdnext-2025", family="sdnext", name="SD.Next", recorded="431bcc3 (2025-03)",
     clues=(VersionApp("sd.next"),), model_switch="options+reload", clip_skip_as_field=True, schedulers="sigma",
     sigmas=SDNEXT_SIGMAS_2025,    lists_interrogators=True, alwayson_extensions=False, refiner=False, task_ids=False, progress="sdnext-status",
+    known_failures=(_NANS,),
     image_format="JPEG",
     empty_answer="it has no model loaded (SD.Next unloads its model when asked for one it does not have); "
                  "choose a listed model, or load one in SD.Next",
@@ -211,7 +215,7 @@ SDNEXT_2025 = ServerProfile(
 SDNEXT = replace(
     SDNEXT_2025, key="sdnext", recorded="058a7f0 (2026-07)", clues=(VersionApp("sd.next", since="2026-02-01"),),
     model_switch="options", sigma_field=True, sigmas=SDNEXT_SIGMAS, hires_resize_mode=True, hires_latent_upscales=False,
-    describe_routes=("caption", "interrogate"), lists_interrogators=False, known_failures=(_SDNEXT_UPSCALE,),
+    describe_routes=("caption", "interrogate"), lists_interrogators=False, known_failures=(_NANS, _SDNEXT_UPSCALE),
 )
 SDCPP = ServerProfile(
     key="sdcpp", family="sdcpp", name="stable-diffusion.cpp server", recorded="97d29908",
@@ -259,6 +263,19 @@ class _Probe:
         if not isinstance(version, dict) or clue.app not in str(version.get("app", "")).lower():
             return False
         return not clue.since or str(version.get("updated") or "") >= clue.since
+
+
+@contextmanager
+def explained(server: ServerProfile) -> Iterator[None]:
+    """A server failure this server is known for (``ServerProfile.known_failures``) said as its plain sentence."""
+    try:
+        yield
+    except WebUIError as exc:
+        detail = getattr(exc, "errors", "") or ""
+        sentence = server.known_failure(str(detail)) if detail else None
+        if sentence is None:
+            raise
+        raise ServerError(sentence, status=getattr(exc, "status", None), errors=detail) from None
 
 
 # ------------------------------------------------------------------ the README's table

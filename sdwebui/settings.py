@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sdwebui.errors import InvalidInput
+from sdwebui.errors import InvalidInput, quoted
 
 MIN_SIZE, MAX_SIZE = 64, 2048
 MAX_STEPS = 150
@@ -127,7 +127,7 @@ def read_number(params: Mapping[str, Any], name: str) -> float | None:
         try:
             value = float(value.strip())
         except ValueError:
-            raise InvalidInput(f"{name} must be a number; got '{value[:40]}'.") from None
+            raise InvalidInput(f"{name} must be a number; got {quoted(value)}.") from None
     if not isinstance(value, (int, float)):
         raise InvalidInput(f"{name} must be a number; got {type(value).__name__}.")
     if isinstance(value, float) and not math.isfinite(value):
@@ -172,7 +172,7 @@ def read_bool(params: Mapping[str, Any], name: str, default: bool = False) -> bo
         return True
     if text in ("false", "no", "n", "0", "off"):
         return False
-    raise InvalidInput(f"{name} must be true or false; got '{str(value)[:40]}'.")
+    raise InvalidInput(f"{name} must be true or false; got {quoted(value)}.")
 
 
 def read_loras(params: Mapping[str, Any]) -> str:
@@ -190,7 +190,7 @@ def read_preset(params: Mapping[str, Any]) -> Preset:
     if name in ("", "none", "custom"):
         return BASE
     if name not in PRESETS:
-        raise InvalidInput(f"preset must be one of: none, {', '.join(PRESETS)}; got '{name}'.")
+        raise InvalidInput(f"preset must be one of: none, {', '.join(PRESETS)}; got {quoted(name)}.")
     return PRESETS[name]
 
 
@@ -246,7 +246,7 @@ class Img2ImgControls:
 def read_option(params: Mapping[str, Any], name: str, table: Mapping[str, Any], default: str) -> Any:
     key = read_text(params, name).lower().replace(" ", "_") or default
     if key not in table:
-        raise InvalidInput(f"{name} must be one of: {', '.join(table)}; got '{key}'.")
+        raise InvalidInput(f"{name} must be one of: {', '.join(table)}; got {quoted(key)}.")
     return table[key]
 
 
@@ -293,7 +293,7 @@ def read_resource_kinds(params: Mapping[str, Any], allowed: tuple[str, ...]) -> 
     kinds = [k.strip() for k in text.replace(";", ",").split(",") if k.strip()]
     unknown = [k for k in kinds if k not in allowed]
     if unknown:
-        raise InvalidInput(f"kinds may only name {', '.join(allowed)}; got '{', '.join(unknown)}'.")
+        raise InvalidInput(f"kinds may only name {', '.join(allowed)}; got {quoted(', '.join(unknown))}.")
     return kinds or list(allowed)
 
 
@@ -304,5 +304,5 @@ def read_oversize_format(params: Mapping[str, Any]) -> str:
     """What to do when the images exceed the output limit: "" (fail), "webp" or "jpeg"."""
     value = read_text(params, "oversize_format").lower() or "none"
     if value not in OVERSIZE_FORMATS:
-        raise InvalidInput(f"oversize_format must be one of: {', '.join(OVERSIZE_FORMATS)}; got '{value}'.")
+        raise InvalidInput(f"oversize_format must be one of: {', '.join(OVERSIZE_FORMATS)}; got {quoted(value)}.")
     return "" if value == "none" else value

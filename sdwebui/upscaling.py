@@ -11,6 +11,7 @@ from sdwebui.deadline import Deadline
 from sdwebui.errors import MalformedResponse, NotFound, Unsupported
 from sdwebui.images import decode_image_base64
 from sdwebui.models import ExtrasRequest
+from sdwebui.servers import explained
 from sdwebui.settings import UpscaleSettings
 from sdwebui.sizes import image_size
 
@@ -56,7 +57,8 @@ def upscale(client: WebUIClient, image_base64: str, settings: UpscaleSettings, d
             image=image_base64, upscaler_1=upscaler, resize_mode=1,
             upscaling_resize_w=settings.width, upscaling_resize_h=settings.height, upscaling_crop=True,
         )
-    response = jobs.extra_single_image(client, request, deadline)
+    with explained(server):
+        response = jobs.extra_single_image(client, request, deadline)
     if not response.image:
         raise MalformedResponse("The WebUI answered the upscale without an image; check its console for errors.")
     data, mime, ext = decode_image_base64(response.image, what="upscaled image")

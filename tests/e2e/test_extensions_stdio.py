@@ -44,7 +44,7 @@ def test_txt2img_with_a_controlnet_unit_from_a_dify_file_and_adetailer(plugin, e
         "ControlNet": {"args": [{
             "enabled": True, "image": scripts["ControlNet"]["args"][0]["image"], "module": "None", "model": OPENPOSE,
             "weight": 0.8, "guidance_start": 0.0, "guidance_end": 1.0, "control_mode": "Balanced",
-            "resize_mode": "Crop and Resize", "pixel_perfect": False, "save_detected_map": False}]},
+            "resize_mode": "Crop and Resize", "pixel_perfect": False, "save_detected_map": True}]},
         "ADetailer": {"args": [True, False, {"ad_model": "face_yolov8n.pt", "ad_prompt": "detailed face, smiling",
                                              "ad_negative_prompt": "blurry", "ad_denoising_strength": 0.35}]},
     }

@@ -84,7 +84,7 @@ def test_a_model_switch_that_silently_did_not_happen(plugin):
         server.inject("model_switch_ignored", path="POST /sdapi/v1/txt2img")
         result = txt2img(plugin, server, {"model_name": "rand-b"})
     assert result.error["error_type"] == "InvokeServerUnavailableError"
-    assert "Asked for model 'rand-b" in result.error["message"] and "generated with 'rand-a'" in result.error["message"]
+    assert "Asked for model 'rand-b" in result.error["message"] and "generated with 'rand-a" in result.error["message"]
     assert result.blobs == []
 
 

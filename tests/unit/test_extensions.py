@@ -80,7 +80,7 @@ def test_txt2img_with_controlnet_and_adetailer_sends_the_exact_alwayson_scripts(
             "ControlNet": {"args": [{
                 "enabled": True, "image": CONTROL_IMAGE, "module": none, "model": OPENPOSE, "weight": 0.7,
                 "guidance_start": 0.0, "guidance_end": 1.0, "control_mode": "Balanced", "resize_mode": "Crop and Resize",
-                "pixel_perfect": True, "save_detected_map": False}]},
+                "pixel_perfect": True, "save_detected_map": True}]},
             "ADetailer": {"args": [True, False, {"ad_model": "face_yolov8n.pt", "ad_prompt": "detailed face",
                                                  "ad_negative_prompt": "", "ad_denoising_strength": 0.4}]},
         }
@@ -291,3 +291,17 @@ def test_the_stand_in_fails_an_unknown_refiner_and_skips_an_invalid_adetailer_di
     assert refiner.status_code == 500 and "Could not find checkpoint with name nope" in refiner.text
     assert skipped.status_code == 200 and "ADetailer model" not in skipped.json()["info"]
     assert log == ["[-] ADetailer: invalid arguments, extra fields not permitted: ['ad_typo']"]
+
+
+# ---- a unit that did not run (fixtures a1111/controlnet/ and forge/webui_mode/ *_save_detected_map_ran / *_skipped_*) ----
+
+@pytest.mark.parametrize("flavor", ["a1111", "forge"])
+def test_a_controlnet_unit_that_returned_no_map_is_reported_as_not_run(flavor):
+    with StandInWebUI(flavor, controlnet=True) as server:
+        server.offline = True  # the openpose preprocessor needs weights it cannot download: the unit is skipped
+        skipped = generate(server, {**CONTROLNET, "controlnet_module": "openpose"})
+        ran = generate(server, {**CONTROLNET, "controlnet_module": "canny"})
+    [warning] = [w for w in skipped.warnings if "ControlNet" in w]
+    assert warning.startswith("ControlNet unit 1 (openpose, ") and "probably did not run" in warning
+    assert skipped.images and skipped.maps == []  # the image is kept, the map (not asked for) is not returned
+    assert not [w for w in ran.warnings if "ControlNet" in w] and ran.maps == []

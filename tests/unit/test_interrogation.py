@@ -17,6 +17,7 @@ from sdwebui.images import encode_base64
 from sdwebui.interrogation import interrogate, resolve_interrogator
 from sdwebui.png_info import NO_PARAMETERS, read_image_info
 from tests.conftest import API, BASE, MockWebUI, png_bytes
+from tests.fixtures.load import load_fixture
 from tests.standin.info_routes import SDNEXT_INTERROGATORS, novelai_png
 from tests.standin.webui import StandInWebUI
 
@@ -163,3 +164,45 @@ def test_a_webui_without_the_route_is_said_plainly(forge_mock):
     rsps.post(API + "/interrogate", json={"detail": "Not Found"}, status=404)
     with pytest.raises(errors.Unsupported, match=r"The Forge at http://webui.test:7860 has no /interrogate route"):
         interrogate(WebUIClient(BASE), red_png(), "clip", Deadline(5))
+
+
+def _sdnext_2026(rsps) -> None:
+    for path in ("options", "version", "sd-models"):
+        rsps.get(f"{API}/{path}", json=load_fixture(f"sdnext/058a7f0/get_{path.replace('-', '_')}")["response"]["json"])
+
+
+@responses.activate
+def test_current_sdnext_describes_through_its_caption_route():
+    """058a7f0: /interrogate is gone; POST /caption with an OpenCLIP or tagger backend (shaped from its
+    modules/api/caption.py: no recording of it yet)."""
+    _sdnext_2026(responses)
+    responses.post(f"{API}/caption", json={"backend": "openclip", "caption": "a red square, flat colour"})
+    responses.post(f"{API}/interrogate", json={"detail": "Not Found"}, status=404)
+    result = interrogate(WebUIClient(BASE), red_png(), "clip", Deadline(10))
+    assert result.prompt == "a red square, flat colour"
+    responses.replace(responses.POST, f"{API}/caption", json={"backend": "tagger", "tags": "red, simple background"})
+    tags = interrogate(WebUIClient(BASE), red_png(), "deepdanbooru", Deadline(10))
+    sent = [json.loads(c.request.body) for c in responses.calls if c.request.url.endswith("/caption")]
+    assert tags.prompt == "red, simple background"
+    assert [(s["backend"], s.get("model")) for s in sent] == [("openclip", None), ("tagger", "deepbooru")]
+    assert not [c for c in responses.calls if c.request.url.endswith("/interrogate")]
+
+
+@responses.activate
+def test_a_server_without_the_caption_route_falls_back_to_interrogate():
+    _sdnext_2026(responses)
+    responses.post(f"{API}/caption", json={"detail": "Not Found"}, status=404)
+    responses.post(f"{API}/interrogate", json={"caption": "a red square"})
+    assert interrogate(WebUIClient(BASE), red_png(), "clip", Deadline(10)).prompt == "a red square"
+
+
+@pytest.mark.parametrize("model", ["clip", "deepdanbooru"])
+def test_a1111_offline_interrogators_fail_in_one_sentence(model):
+    """a1111/post_interrogate_clip_offline (200 "<error>") and ..._deepdanbooru_offline (500 IndexError)."""
+    with StandInWebUI("a1111") as webui:
+        webui.offline = True
+        with pytest.raises(errors.ServerError) as caught:
+            interrogate(WebUIClient(webui.base_url), red_png(), model, Deadline(10))
+    message = str(caught.value)
+    assert f"'{model}' interrogator failed" in message and "weights are probably missing" in message
+    assert message.count(". ") <= 2 and len(message) < 400

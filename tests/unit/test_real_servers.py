@@ -18,9 +18,10 @@ from sdwebui import errors
 from sdwebui.client import WebUIClient
 from sdwebui.deadline import Deadline
 from sdwebui.generation import Generation, Img2ImgInputs
-from sdwebui.settings import UpscaleSettings, read_img2img_controls, read_sampling
+from sdwebui.settings import UpscaleSettings, read_img2img_controls, read_sampling, read_upscale
 from sdwebui.upscaling import upscale
-from tests.conftest import API, BASE, fixture_json, png_bytes
+from tests.conftest import API, BASE, b64, fixture_json, png_bytes
+from tests.standin.webui import StandInWebUI
 from tests.fixtures.load import load_fixture
 
 # Every field stable-diffusion.cpp's server reads from a txt2img/img2img body (routes_sdapi.cpp,
@@ -373,3 +374,68 @@ def test_a_route_missing_on_a_webui_suggests_updating_it_not_switching_to_it(sdn
     with pytest.raises(errors.Unsupported) as raised:
         client.post("png-info", {"image": "x"}, deadline=Deadline(5))
     assert str(raised.value).endswith("so it cannot do this; update the SD.Next, or use another WebUI of the family that has it.")
+
+
+# ---- SD.Next 058a7f0 (2026): tests/fixtures/sdnext/058a7f0/ ---------------------------------------------------------
+
+@pytest.fixture
+def sdnext_2026(rsps):
+    return Recorded(rsps, "sdnext/058a7f0", {
+        "options": "get_options", "version": "get_version", "sd-models": "get_sd_models", "samplers": "get_samplers",
+        "schedulers": "get_schedulers", "loras": "get_loras", "upscalers": "get_upscalers",
+        "latent-upscale-modes": "get_latent_upscale_modes", "progress": "get_progress",
+    })
+
+
+def test_current_sdnext_takes_a_combined_sampler_name_although_its_options_lack_schedulers_sigma(sdnext_2026):
+    """Its GET /options returns only changed settings (34 keys): the sigma setting is not among them."""
+    sdnext_2026.answer("txt2img", recorded("sdnext/058a7f0/post_txt2img"))
+    generate({"prompt": "a red apple", "sampler_name": "DPM++ 2M Karras"})
+    sent = sdnext_2026.sent("txt2img")
+    assert sent["sampler_name"] == "DPM++ 2M"
+    assert sent["schedulers_sigma"] == "karras" and sent["override_settings"]["schedulers_sigma"] == "karras"
+
+
+def test_current_sdnext_hires_fix_sends_resize_mode_and_a_non_latent_upscaler(sdnext_2026):
+    """Recorded: without hr_resize_mode nothing is upscaled; hr_resize_mode 1 + Resize Lanczos gives 128x128 for 64x64 x2."""
+    answer = recorded("sdnext/058a7f0/post_txt2img_hires_resize_lanczos_resize_mode_1")
+    sdnext_2026.answer("txt2img", answer)
+    result = generate({"prompt": "a red apple", "enable_hr": True, "hr_scale": 2})
+    sent = sdnext_2026.sent("txt2img")
+    assert (sent["hr_resize_mode"], sent["hr_force"], sent["hr_upscaler"]) == (1, True, "Resize Lanczos")
+    assert (result.images[0].width, result.images[0].height) == (128, 128)
+    assert not [w for w in result.warnings if "hires" in w.lower() or "size" in w.lower()]
+    with pytest.raises(errors.Unsupported, match="latent hires upscaler"):
+        generate({"prompt": "a red apple", "enable_hr": True, "hr_scale": 2, "hr_upscaler": "Latent Nearest"})
+
+
+def test_an_empty_answer_after_sdnext_unloaded_its_model_is_explained(sdnext_2026):
+    """Recorded: after POST /options with an unknown name SD.Next has no model and answers 200 with images: []."""
+    sdnext_2026.answer("txt2img", recorded("sdnext/058a7f0/post_txt2img_after_unknown_model_no_model_loaded"))
+    with pytest.raises(errors.MalformedResponse, match="it has no model loaded.*choose a listed model"):
+        generate({"prompt": "a red apple"})
+
+
+def test_an_unknown_model_name_never_reaches_sdnext(sdnext_2026):
+    with pytest.raises(errors.NotFound):
+        generate({"prompt": "a red apple", "model_name": "no-such-model"})
+    assert sdnext_2026.posted("options") == 0 and sdnext_2026.posted("txt2img") == 0
+
+
+def test_current_sdnext_upscale_failure_is_one_plain_sentence(sdnext_2026, rsps):
+    answer = load_fixture("sdnext/058a7f0/post_extra_single_image_resize_lanczos")["response"]
+    rsps.post(f"{API}/extra-single-image", json=answer["json"], status=answer["status"])
+    with pytest.raises(errors.ServerError) as caught:
+        upscale(WebUIClient(BASE), b64(png_bytes(32, 32)), read_upscale({"upscaler": "Resize Lanczos", "scale": 2}), Deadline(10))
+    assert str(caught.value).startswith("This SD.Next version's upscale route")
+    assert "validation error" not in str(caught.value)
+
+
+def test_a1111_nans_failure_says_what_it_means_and_what_to_do():
+    """a1111/bad_txt2img_lora_nans_in_unet.json: 500 NansException."""
+    with StandInWebUI("a1111") as webui:
+        webui.inject("nans")
+        with pytest.raises(errors.ServerError) as caught:
+            Generation(WebUIClient(webui.base_url)).txt2img(read_sampling({"prompt": "x", "width": 64, "height": 64, "steps": 2}), Deadline(30))
+    message = str(caught.value)
+    assert "produced NaNs" in message and "--no-half-vae" in message and "another seed" in message
