@@ -203,3 +203,35 @@ def test_interrogate_is_gone_and_caption_is_source_shaped(sdnext):
     assert got.status_code == 404 and got.json()["detail"] == "Image not found"
     assert requests.post(sdnext.base_url + API + "/caption", json={"backend": "nope", "image": image}
                          ).status_code == 422
+
+
+@pytest.mark.parametrize("name", ["post_txt2img_short", "post_txt2img_hires_resize_lanczos",
+                                  "post_txt2img_hires_latent_bicubic",
+                                  "post_txt2img_hires_resize_lanczos_resize_mode_1",
+                                  "post_txt2img_hires_latent_resize_mode_1"])
+def test_infotext_equals_the_recording(sdnext, name):
+    request, response = _recorded(name)
+    got = _replay(sdnext.base_url, request)
+    assert json.loads(got.json()["info"])["infotexts"] == json.loads(response["json"]["info"])["infotexts"]
+
+
+def test_infotext_keys_of_img2img_and_lora_as_recorded(sdnext):
+    for name, path in (("sdnext/058a7f0/post_img2img_short", "/img2img"),
+                       ("sdnext/058a7f0/post_img2img_inpaint_short", "/img2img"),
+                       ("sdnext/058a7f0/post_txt2img_lora_prompt_tag_short", "/txt2img")):
+        fixture = load_fixture(name)
+        body = dict(fixture["request"]["json"])
+        if path == "/img2img":
+            buffer = io.BytesIO()
+            Image.new("RGB", (96, 64), "red").save(buffer, "PNG")
+            body["init_images"] = [base64.b64encode(buffer.getvalue()).decode()]
+            if "mask" in body:
+                Image.new("L", (96, 64), 255).save(buffer := io.BytesIO(), "PNG")
+                body["mask"] = base64.b64encode(buffer.getvalue()).decode()
+        got = requests.post(sdnext.base_url + API + path, json=body)
+        assert got.status_code == 200
+        keys = lambda text: [f.split(": ")[0] for f in text.split("\n")[-1].split(", ")]  # noqa: E731
+        recorded = json.loads(fixture["response"]["json"]["info"])["infotexts"][0]
+        text = json.loads(got.json()["info"])["infotexts"][0]
+        assert keys(text) == keys(recorded), name
+        assert text.split("\n")[:3] == recorded.split("\n")[:3]

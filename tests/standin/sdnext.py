@@ -54,6 +54,7 @@ master ``058a7f0`` (2026-07-23), recorded in ``tests/fixtures/sdnext/058a7f0/`` 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from typing import Any
@@ -82,7 +83,7 @@ SDNEXT_VERSIONS: dict[str, dict[str, Any]] = {
             "rand-a": "8cdf65fe63e57b6fe6906bb0792c9d7b8476569ebcbe5180b53e85a25f96f5d9",
             "sub/rand-b": "917136ce6c45d9cb912a6ce4e2a0e50d74b5e753dea9141069271c8b08bc33d9"},
         "lists": ("get_samplers", "get_upscalers"),    # recorded lists replacing 431bcc3's
-        "defaults_from": "post_txt2img_short",           # its parameter echo (sampler_name "Default", ...)
+        "defaults_from": "post_txt2img_after_unknown_model_no_model_loaded",  # its echo: the defaults (no cfg)
         "extra_sampler_names": ("Default",),             # accepted although /samplers does not list it
         "options_only_changed": True,                    # GET /options: get_options.json, 34 keys
         "options_switch_model": True,                    # POST /options loads the model in the call
@@ -94,7 +95,8 @@ SDNEXT_VERSIONS: dict[str, dict[str, Any]] = {
         "extra_single_image_reply": "post_extra_single_image_resize_lanczos_short",  # recorded 500
         "status_route": True,                            # GET /status: get_status.json
         "caption_route": True,                           # POST /caption (source-shaped), no /interrogate
-        "version_reply": "get_version"},
+        "version_reply": "get_version",
+        "infotext": "058a7f0"},                          # _sdnext_infotext_058a7f0
 }
 OPENCLIP_MODELS = ("ViT-L-14/openai", "ViT-H-14/laion2b_s32b_b79k", "ViT-bigG-14/laion2b_s39b_b160k")  # caption.py
 CAPTION_DISPATCH_FIELDS = ("backend", "caption", "medium", "artist", "movement", "trending", "flavor", "tags",
@@ -343,8 +345,10 @@ class SdNextFlavor:
         return int(width * scale) // 8 * 8, int(height * scale) // 8 * 8
 
     def _sdnext_infotext(self, params: dict[str, Any], sampler: str, seed: int, model: Any, size: tuple[int, int],
-                         mode: str, job_options: dict[str, Any], upscaled: bool) -> str:
+                         mode: str, job_options: dict[str, Any], upscaled: bool, inpaint: bool = False) -> str:
         """The recorded SD.Next infotext (post_txt2img_next_call.json, post_txt2img_hires_latent.json)."""
+        if self._sdnext_data("infotext") == "058a7f0":
+            return self._sdnext_infotext_058a7f0(params, sampler, seed, model, size, mode, inpaint)
         fields: dict[str, Any] = {"Steps": params["steps"], "Size": f"{size[0]}x{size[1]}", "Sampler": sampler}
         sigma = job_options.get("schedulers_sigma", "default")
         if sigma != "default":
@@ -368,6 +372,53 @@ class SdNextFlavor:
             if upscaled:
                 fields.update({"Hires upscaler": params.get("hr_upscaler"), "Hires scale": params.get("hr_scale")})
         lines = [params["prompt"], f"Negative prompt: {params['negative_prompt']}"]
+        lines.append(", ".join(f"{k}: {v}" for k, v in fields.items()))
+        return "\n".join(lines)
+
+    def _sdnext_infotext_058a7f0(self, params: dict[str, Any], sampler: str, seed: int, model: Any,
+                                 size: tuple[int, int], mode: str, inpaint: bool) -> str:
+        """058a7f0's infotext, field order as in its recordings (post_txt2img_short.json, post_img2img[_inpaint]_short,
+        post_txt2img_hires_*_short, post_txt2img_lora_prompt_tag_short). Not recorded: a named sampler (written
+        here as ``Sampler: <name>``) and what ``Init image hash`` hashes (here: the first 8 hex of a sha256)."""
+        from tests.standin.webui import LORA_TAG
+
+        fields: dict[str, Any] = {"Steps": params["steps"], "Size": f"{size[0]}x{size[1]}"}
+        if sampler == "Default":
+            fields["Scheduler"] = "EulerAncestralDiscreteScheduler"  # the SD 1.5 config's scheduler
+        else:
+            fields["Sampler"] = sampler
+        pipeline = {"txt2img": "StableDiffusionPipeline", "img2img": "StableDiffusionImg2ImgPipeline"}[mode]
+        fields.update({"Seed": seed, "CFG scale": float(params["cfg_scale"]),
+                       "CFG rescale": float(params.get("cfg_rescale") or 0.0), "App": "SD.Next", "Version": "unknown",
+                       "Pipeline": "StableDiffusionInpaintPipeline" if inpaint else pipeline})
+        operations, hires = ["inpaint" if inpaint else mode], {}
+        if mode == "txt2img" and params.get("enable_hr"):
+            upscaler = str(params.get("hr_upscaler"))
+            latent = upscaler.startswith("Latent")
+            resize_mode = int(params.get("hr_resize_mode") or 0)
+            if resize_mode > 0:
+                operations.append("upscale")
+                scale = float(params.get("hr_scale") or 2.0)
+                rx, ry = int(params.get("hr_resize_x") or 0), int(params.get("hr_resize_y") or 0)
+                target = (rx, ry) if rx and ry else (int(size[0] * scale), int(size[1] * scale))
+                hires.update({"Refine": True, "HiRes mode": resize_mode, "Hires upscaler": upscaler,
+                              "Hires scale": scale, "Hires size": f"{target[0]}x{target[1]}"})
+            if latent or params.get("hr_force"):  # the second pass
+                operations.append("hires")
+                # recorded: "Hires strength: 0.0" although denoising_strength was 0.5
+                hires.update({"Refine": True, "Hires force": True,
+                              "Hires steps": params.get("hr_second_pass_steps") or params["steps"],
+                              "Hires strength": float(params.get("hr_denoising_strength") or 0.0)})
+        fields.update({"Operations": "; ".join(operations), "Model": model.stem, "Model hash": model.shorthash})
+        if mode == "img2img":
+            fields.update({"Init image size": f"{size[0]}x{size[1]}",
+                           "Init image hash": hashlib.sha256(f"{seed}".encode()).hexdigest()[:8],
+                           "Denoising strength": params.get("denoising_strength")})
+        fields.update(hires)
+        loras = [n for n in LORA_TAG.findall(params["prompt"] or "") if n in {l["name"] for l in self._loras}]
+        if loras:
+            fields["LoRA networks"] = ", ".join(dict.fromkeys(loras))
+        lines = [params["prompt"], f"Negative prompt: {params['negative_prompt']}", f"Template: {params['prompt']}"]
         lines.append(", ".join(f"{k}: {v}" for k, v in fields.items()))
         return "\n".join(lines)
 

@@ -1062,7 +1062,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
         clip_skip = int(job_options.get("CLIP_stop_at_last_layers") or 1)
         if self.flavor == "sdnext":
             infotexts = [self._sdnext_infotext(params, sampler, s, model, first_pass, mode, job_options,
-                                               upscaled=out_size != first_pass) for s in seeds]
+                                               upscaled=out_size != first_pass, inpaint=mask is not None)
+                         for s in seeds]
         else:
             infotexts = [self._infotext(params, sampler, schedule, s, model, clip_skip, extra) for s in seeds]
         images = [self._image(i, s, model.stem, out_size, init, mask, params, text, image_format)
