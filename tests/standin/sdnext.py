@@ -203,7 +203,8 @@ class SdNextFlavor:
             step, steps = state.get("sampling_step", 0), state.get("sampling_steps", 0)
             elapsed = time.monotonic() - started
             progress = round(step / steps, 2) if steps else 0.0
-            status.update({"status": "running", "task": str(state.get("job") or "").removeprefix("scripts_") or "txt2img", "job": 1, "jobs": 1,
+            task = str(state.get("job") or "").removeprefix("scripts_") or "txt2img"
+            status.update({"status": "running", "task": task, "job": 1, "jobs": 1,
                            "step": step, "steps": steps, "elapsed": round(elapsed, 2),
                            "eta": round(elapsed / progress - elapsed, 2) if progress else None,
                            "progress": progress, "timestamp": time.strftime("%Y%m%d%H%M%S")})
