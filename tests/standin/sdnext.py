@@ -48,8 +48,10 @@ master ``058a7f0`` (2026-07-23), recorded in ``tests/fixtures/sdnext/058a7f0/`` 
   modules/api/caption.py ``post_caption_dispatch`` (``ResCaptionDispatch``: every field, unset ones null; empty
   image 404 ``Image not found``; openclip model not listed 404 ``Model not found``; another backend 422 from the
   discriminated union).
-- ``GET /status`` while a job runs is SOURCE-SHAPED (not recorded): the idle recording's keys with
-  ``status: "running"``, ``task``, ``step``/``steps`` and ``progress`` taken from the job's state.
+- ``GET /status`` while a job runs is not recorded: its keys and types are those of the idle recording and of
+  vladmandic/sdnext modules/api/models.py ``ResStatus`` (timestamp str|None, id int|str|None, elapsed/eta/progress
+  float|None); the values (``status: "running"``, ``task: "txt2img"``, ``job``/``jobs`` 1, ``step``/``steps`` from
+  the job's progress) are the stand-in's guess, not read from SD.Next's shared state code.
 """
 
 from __future__ import annotations
@@ -191,8 +193,8 @@ class SdNextFlavor:
         return _Reply(self._sdnext_data("interrupt_status"), b"", content_type=None)
 
     def _sdnext_status(self, call: Any) -> Any:
-        """GET /status: get_status.json when idle; while a job runs SOURCE-SHAPED (not recorded): the same keys,
-        status "running", the task and step/steps/progress of the job."""
+        """GET /status: get_status.json when idle; while a job runs the same keys (models.py ResStatus) with
+        guessed values: status "running", the task and step/steps/progress of the job (not recorded)."""
         from tests.standin.webui import _json_reply
 
         status = self._sdnext_json("get_status")

@@ -22,6 +22,9 @@ It is shaped on real recorded exchanges, not on guesses:
 * ``tests/fixtures/sdnext/*.json`` (SD.Next, ``sdnext``): lists, options (482 keys), model switching
   (``post_options_switch_to_b`` -> ``post_txt2img_right_after_switch`` -> ``get_options_after_switch`` ->
   ``post_txt2img_next_call``), sizes, hires, errors, JPEG images; see ``sdnext.py``.
+* ``tests/fixtures/sdnext/058a7f0/*.json`` (current SD.Next, stand-in name ``sdnext-058a7f0``, in STANDIN_FLAVORS but
+  not FLAVORS: flavor ``sdnext`` with ``sdnext_version`` ``058a7f0``): what differs is data in
+  ``sdnext.SDNEXT_VERSIONS``.
 * ``tests/fixtures/a1111/**/*.json`` (AUTOMATIC1111 1.10.1, ``a1111``): lists, options, cmd-flags, ``/internal/*``,
   error bodies, offline failures, override_settings, ControlNet and ADetailer; see ``a1111.py``. Parameters are
   Forge's without Forge's additions (``hr_additional_modules`` ...), as in the recorded ``parameters`` echo.
