@@ -1,7 +1,7 @@
 """Check what a WebUI supports, through the plugin run exactly as Dify runs it, and print a table.
 
     SD_WEBUI_URL=http://host:7860 [SD_WEBUI_USER=u SD_WEBUI_PASSWORD=p] python scripts/check_server.py [--json PATH]
-    python scripts/check_server.py --standin forge|a1111|sdnext|sdcpp       # against the bundled stand-in (demo)
+    python scripts/check_server.py --standin forge|a1111|sdnext|sdcpp|sdnext-058a7f0       # against the bundled stand-in (demo)
 
 The plugin is started as ``python -m main`` over stdio (INSTALL_METHOD=local), like Dify's plugin daemon starts it,
 and driven through a fixed list of cases: credentials, the list tool, txt2img, a batch of 2, a fixed seed, a
@@ -500,7 +500,7 @@ def credentials_from_env(url: str, case_timeout_s: float) -> dict[str, str]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--standin", metavar="FLAVOR", choices=("forge", "a1111", "sdnext", "sdcpp"),
+    parser.add_argument("--standin", metavar="FLAVOR", choices=("forge", "a1111", "sdnext", "sdcpp", "sdnext-058a7f0"),
                         help="check the bundled stand-in WebUI of this flavour instead of SD_WEBUI_URL (demo)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the rows as JSON to PATH")
     parser.add_argument("--case-timeout", type=float, default=DEFAULT_CASE_TIMEOUT_S, metavar="SECONDS",

@@ -22,6 +22,9 @@ It is shaped on real recorded exchanges, not on guesses:
 * ``tests/fixtures/sdnext/*.json`` (SD.Next, ``sdnext``): lists, options (482 keys), model switching
   (``post_options_switch_to_b`` -> ``post_txt2img_right_after_switch`` -> ``get_options_after_switch`` ->
   ``post_txt2img_next_call``), sizes, hires, errors, JPEG images; see ``sdnext.py``.
+* ``tests/fixtures/sdnext/058a7f0/*.json`` (current SD.Next, stand-in name ``sdnext-058a7f0``, in STANDIN_FLAVORS but
+  not FLAVORS: flavor ``sdnext`` with ``sdnext_version`` ``058a7f0``): what differs is data in
+  ``sdnext.SDNEXT_VERSIONS``.
 * ``tests/fixtures/a1111/**/*.json`` (AUTOMATIC1111 1.10.1, ``a1111``): lists, options, cmd-flags, ``/internal/*``,
   error bodies, offline failures, override_settings, ControlNet and ADetailer; see ``a1111.py``. Parameters are
   Forge's without Forge's additions (``hr_additional_modules`` ...), as in the recorded ``parameters`` echo.
@@ -84,11 +87,14 @@ from tests.standin.a1111 import A1111_SHA256, NANS_MESSAGE, A1111Flavor
 from tests.standin.extensions import ExtensionsMixin
 from tests.standin.families import FamiliesMixin
 from tests.standin.sdcpp import SDCPP_BUILDS, SdCppFlavor
-from tests.standin.sdnext import SDNEXT_SHA256, SdNextFlavor
+from tests.standin.sdnext import SDNEXT_DEFAULT_VERSION, SDNEXT_SHA256, SdNextFlavor
 from tests.standin.info_routes import InfoRoutesMixin
 from tests.standin.tasks import TaskQueue
 
 FLAVORS = ("forge", "a1111", "sdnext", "sdcpp")
+# Stand-in names beyond FLAVORS: a flavour at another recorded version (tests parametrised over FLAVORS keep theirs).
+# "sdnext-058a7f0" is flavor "sdnext" with sdnext_version "058a7f0" (tests/standin/sdnext.py SDNEXT_VERSIONS).
+STANDIN_FLAVORS = FLAVORS + ("sdnext-058a7f0",)
 
 API = "/sdapi/v1"
 
@@ -283,8 +289,10 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
                  load_delay: float = 0.0, image_content: str = "pattern",
                  hashes: dict[str, str] | None = None, controlnet: bool = False, adetailer: bool = False,
                  sdcpp_native_api: bool = True, sdcpp_build: str = "git") -> None:
-        if flavor not in FLAVORS:
-            raise ValueError(f"flavor must be one of {FLAVORS}, not {flavor!r}")
+        if flavor not in STANDIN_FLAVORS:
+            raise ValueError(f"flavor must be one of {STANDIN_FLAVORS}, not {flavor!r}")
+        flavor, _, version = flavor.partition("-")
+        self.sdnext_version = (version or SDNEXT_DEFAULT_VERSION) if flavor == "sdnext" else None
         if image_content not in IMAGE_CONTENTS:
             raise ValueError(f"image_content must be one of {IMAGE_CONTENTS}, not {image_content!r}")
         if image_format not in (None, "png", "jpeg", "jpg"):
@@ -305,7 +313,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
         if unhashed is None:
             unhashed = [] if flavor == "sdnext" else self._model_stems[1:]
         self._unhashed = set(unhashed)
-        self._hashes = {**KNOWN_SHA256, **KNOWN_SHA256_BY_FLAVOR.get(flavor, {}), **(hashes or {})}
+        self._hashes = {**KNOWN_SHA256, **KNOWN_SHA256_BY_FLAVOR.get(flavor, {}),
+                        **(self._sdnext_sha256() if flavor == "sdnext" else {}), **(hashes or {})}
         self._lora_names = list(["rand-lora"] if loras is None else loras)
         self._image_format = {"jpeg": "jpg"}.get(image_format or "", image_format)
         self.image_content = image_content
@@ -534,12 +543,12 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
         else:
             routes[("GET", f"{API}/sd-vae")] = lambda call: _json_reply(200, [])
         if self.flavor == "sdnext":
-            routes.update(self._sdnext_routes())
+            routes.update(self._sdnext_routes())  # a None route: not on this version (404)
         routes.update(self._extension_routes())
         if self.flavor == "a1111":
             routes.update(self._a1111_routes())
         routes.update(self._family_routes())  # /sd_extra_networks/metadata: tests/standin/families.py
-        return routes
+        return {key: route for key, route in routes.items() if route is not None}
 
     # ---- error bodies, per flavour (API.md §8) ---------------------------------------------------------------
 
@@ -820,12 +829,15 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
         updated = []
         for key, value in body.items():
             with self._lock:
-                known = key in self._options
+                known = key in self._options or (self.flavor == "sdnext" and key in self._sdnext_known_options())
             if not known:
                 if self.flavor == "sdnext":
                     updated.append({key: False})
                     continue
                 raise _Respond(self._exception_reply("KeyError", repr(key)))  # bad_options_unknown_key.json
+            if self.flavor == "sdnext" and self._sdnext_data("options_switch_model") and key == "sd_model_checkpoint":
+                updated.append({key: self._sdnext_switch_option(value)})  # 058a7f0: the load is in the call
+                continue
             if self.flavor == "sdnext":  # only stored, even an unknown model; the loaded one stays
                 ignored = ignore_checkpoint and key == "sd_model_checkpoint"
                 updated.append({key: True if ignored else self._sdnext_set_option(key, value)})
@@ -945,7 +957,7 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
         """(sampler name, "Schedule type" label) as the server would really use them (API.md §3.6)."""
         name = params.get("sampler_name") or params.get("sampler_index") or "Euler"
         if self.flavor == "sdnext":  # sdnext/post_txt2img_legacy_combined_sampler.json
-            if name not in {s["name"] for s in self._samplers}:
+            if name not in {s["name"] for s in self._samplers} | set(self._sdnext_data("extra_sampler_names")):
                 raise _Respond(self._http_error(404, "Sampler not found"))
             return name, ""
         scheduler = None
@@ -1053,7 +1065,8 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
         clip_skip = int(job_options.get("CLIP_stop_at_last_layers") or 1)
         if self.flavor == "sdnext":
             infotexts = [self._sdnext_infotext(params, sampler, s, model, first_pass, mode, job_options,
-                                               upscaled=out_size != first_pass) for s in seeds]
+                                               upscaled=out_size != first_pass, inpaint=mask is not None)
+                         for s in seeds]
         else:
             infotexts = [self._infotext(params, sampler, schedule, s, model, clip_skip, extra) for s in seeds]
         images = [self._image(i, s, model.stem, out_size, init, mask, params, text, image_format)
@@ -1107,7 +1120,7 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
             if restore:
                 self._sdnext_restore(stored)
             with self._lock:
-                image_format = self._options["samples_format"]
+                image_format = self._options.get("samples_format", "jpg")  # 058a7f0 lists only changed options
         return model, job_options, image_format
 
     def _img2img_inputs(self, call: _Call, body: dict[str, Any],
@@ -1534,7 +1547,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.standin.webui", description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--flavor", choices=FLAVORS, default="forge")
+    parser.add_argument("--flavor", choices=STANDIN_FLAVORS, default="forge")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds each generation takes")
     parser.add_argument("--auth", default=None, help="user:password for HTTP Basic, like --api-auth")
     parser.add_argument("--models", default=None, help="comma-separated checkpoint stems")
