@@ -38,6 +38,8 @@ class TaskQueue:
         self.current: str | None = None
         self.finished: list[str] = []
         self.started_order: list[str] = []  # every task id in the order it got the lock, for tests
+        # The running job's (``/progress`` state, start time), set by the stand-in; for the active task's numbers.
+        self.job_state: Callable[[], tuple[dict[str, Any], float]] = lambda: ({}, 0.0)
 
     # ---- wiring ----------------------------------------------------------------------------------------------
 
@@ -113,9 +115,7 @@ class TaskQueue:
         sampling_step/sampling_steps/job_count``; ``eta`` from the elapsed time, ``null`` before any progress)
         and ``textinfo`` ``null``, as post_internal_progress_active_task.json shows (progress 0.025, textinfo
         null). The steps advance with the simulated GPU time (``_run_job``)."""
-        with self._lock:
-            state = dict(self._progress)
-            started = self._job_started
+        state, started = self.job_state()
         count = max(1, int(state.get("job_count") or 1))
         steps = int(state.get("sampling_steps") or 0)
         fraction = int(state.get("job_no") or 0) / count + (int(state.get("sampling_step") or 0) / steps / count if steps else 0.0)
