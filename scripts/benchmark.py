@@ -275,6 +275,27 @@ def run_concurrency(plugin: PluginProcess, calls: int, job_s: float) -> list[dic
     return runs
 
 
+def run_progress(plugin: PluginProcess, job_s: float, calls: int = 2) -> list[dict]:
+    """A 20-step job of ``job_s`` seconds, progress messages on vs off: wall time, status polls and log messages
+    per call (polls = POST /internal/progress + GET /progress, the one GET /progress before posting included)."""
+    runs = []
+    with StandInWebUI("forge", generation_delay=job_s) as webui:
+        for label, switch in (("on", "on"), ("off", "off")):
+            credentials = {"base_url": webui.base_url, "default_model": "rand-a", "progress_messages": switch}
+            walls, polls, logs = [], [], []
+            for i in range(calls):
+                before = len(webui.requests)
+                result = plugin.invoke_tool(PROVIDER, TOOL, credentials, {"prompt": "progress", "width": 64, "height": 64,
+                                                                         "steps": 20, "seed": 10 + i}, timeout=120)
+                records = webui.requests[before:]
+                walls.append(result.elapsed_s)
+                polls.append(sum(1 for r in records if r.path.startswith(("/internal/progress", "/sdapi/v1/progress"))))
+                logs.append(sum(1 for m in result.messages if m.get("type") == "log"))
+            runs.append({"progress": label, "calls": calls, "wall_s": statistics.median(walls),
+                         "polls_per_call": statistics.median(polls), "log_messages_per_call": statistics.median(logs)})
+    return runs
+
+
 def _concurrent_calls(plugin: PluginProcess, label: str, base_url: str, calls: int, backends: list) -> dict:
     credentials = {"base_url": base_url, "default_model": "rand-a"}
     params = {"prompt": "concurrency", "width": 64, "height": 64, "steps": 2, "batch_size": 1}
@@ -324,7 +345,8 @@ def mb_kb(kb: int | None) -> str:
 
 
 def render_report(args: argparse.Namespace, info: dict, cases: list[Case], switching: list[dict],
-                  startup_s: float | None, total_s: float, concurrency: list[dict] | None = None) -> str:
+                  startup_s: float | None, total_s: float, concurrency: list[dict] | None = None,
+                  progress: list[dict] | None = None) -> str:
     """The Markdown report: header, the per-case table, the breakdown, memory and model switching."""
     lines = [
         "# Plugin benchmark",
@@ -394,6 +416,14 @@ def render_report(args: argparse.Namespace, info: dict, cases: list[Case], switc
         for run in concurrency:
             lines.append(f"| {run['setup']} | {run['ok']}/{run['calls']} | {run['median_s']:.2f} | {run['p95_s']:.2f} | "
                          f"{run['span_s']:.2f} | {' + '.join(str(n) for n in run['jobs_per_webui'])} |")
+    if progress:
+        lines += ["", f"Progress messages: a 20-step stand-in job of {args.progress_job_s} s (64² ×1), medians over "
+                      f"{progress[0]['calls']} calls; polls = POST /internal/progress + GET /progress per call, the "
+                      "one read before posting included:", "",
+                  "| progress | wall s | polls per call | log messages per call |", "|---|---:|---:|---:|"]
+        for run in progress:
+            lines.append(f"| {run['progress']} | {run['wall_s']:.2f} | {run['polls_per_call']:g} | "
+                         f"{run['log_messages_per_call']:g} |")
     return "\n".join(lines)
 
 
@@ -410,6 +440,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the raw numbers here")
     parser.add_argument("--concurrency", type=int, default=16, help="calls fired at once in the concurrency run (16)")
     parser.add_argument("--job-s", type=float, default=0.25, help="seconds per job in the concurrency run (0.25)")
+    parser.add_argument("--progress-job-s", type=float, default=3.0,
+                        help="seconds per job in the progress on/off run (3; 0 skips it)")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -429,19 +461,21 @@ def main(argv: list[str]) -> int:
             switching = run_model_switching(plugin, webui, credentials)
             print("... concurrency", file=sys.stderr, flush=True)
             concurrency = run_concurrency(plugin, args.concurrency, args.job_s)
+            print("... progress on vs off", file=sys.stderr, flush=True)
+            progress = run_progress(plugin, args.progress_job_s) if args.progress_job_s > 0 else []
         finally:
             plugin.close()  # terminate, then kill if it lingers
         stand_in_errors = webui.errors
     total_s = time.monotonic() - started
 
-    print(render_report(args, info, cases, switching, plugin.startup_s, total_s, concurrency))
+    print(render_report(args, info, cases, switching, plugin.startup_s, total_s, concurrency, progress))
     if stand_in_errors:
         print(f"\nThe stand-in logged {len(stand_in_errors)} error(s); first:\n{stand_in_errors[0]}")
     if args.json:
         raw = {"command": getattr(sys, "orig_argv", sys.argv), "machine": info, "delay_s": args.delay,
                "repeat": args.repeat, "plugin_startup_s": plugin.startup_s, "total_s": total_s,
                "cases": [asdict(c) for c in cases], "model_switching": switching,
-               "concurrency": concurrency}
+               "concurrency": concurrency, "progress": progress}
         args.json.write_text(json.dumps(raw, indent=2), encoding="utf-8")
     return 0
 

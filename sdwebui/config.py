@@ -22,6 +22,7 @@ class ProviderSettings:
     default_model: str = ""
     timeout_s: float = DEFAULT_DEADLINE_S
     max_output_mb: float = DEFAULT_MAX_OUTPUT_MB
+    progress_messages: bool = True  # log messages with the job's progress while txt2img/img2img run
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, Any]) -> ProviderSettings:
@@ -33,6 +34,7 @@ class ProviderSettings:
             default_model=_text(credentials.get("default_model")),
             timeout_s=_timeout(credentials.get("timeout")),
             max_output_mb=_max_output(credentials.get("max_output_mb")),
+            progress_messages=_switch(credentials.get("progress_messages"), default=True),
         )
 
     def client(self) -> WebUIClient:
@@ -44,6 +46,18 @@ class ProviderSettings:
 
 def _text(value: object) -> str:
     return str(value).strip() if value is not None else ""
+
+
+def _switch(value: object, *, default: bool) -> bool:
+    """An on/off credential: the select's "on"/"off" (or a boolean, or true/false text); empty means ``default``."""
+    if isinstance(value, bool):
+        return value
+    text = _text(value).lower()
+    if text in ("on", "true", "1", "yes"):
+        return True
+    if text in ("off", "false", "0", "no"):
+        return False
+    return default
 
 
 def _number(value: object, *, label: str, unit: str, default: float, low: float, high: float, why: str) -> float:

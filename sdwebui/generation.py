@@ -114,18 +114,21 @@ class Generation:
         self.default_model = (default_model or "").strip()
         self.catalog = catalog or Catalog(client)
 
-    def txt2img(self, settings: SamplingSettings, deadline: Deadline, extras: extensions.ExtensionSettings | None = None) -> GenerationResult:
-        return self._run(settings, deadline, None, extras)
+    def txt2img(self, settings: SamplingSettings, deadline: Deadline, extras: extensions.ExtensionSettings | None = None,
+                on_progress: jobs.OnProgress | None = None) -> GenerationResult:
+        return self._run(settings, deadline, None, extras, on_progress)
 
     def img2img(
-        self, settings: SamplingSettings, inputs: Img2ImgInputs, deadline: Deadline, extras: extensions.ExtensionSettings | None = None
+        self, settings: SamplingSettings, inputs: Img2ImgInputs, deadline: Deadline, extras: extensions.ExtensionSettings | None = None,
+        on_progress: jobs.OnProgress | None = None,
     ) -> GenerationResult:
-        return self._run(settings, deadline, inputs, extras)
+        return self._run(settings, deadline, inputs, extras, on_progress)
 
     # ------------------------------------------------------------------ steps
 
     def _run(
-        self, settings: SamplingSettings, deadline: Deadline, img2img: Img2ImgInputs | None, extras: extensions.ExtensionSettings | None
+        self, settings: SamplingSettings, deadline: Deadline, img2img: Img2ImgInputs | None, extras: extensions.ExtensionSettings | None,
+        on_progress: jobs.OnProgress | None = None,
     ) -> GenerationResult:
         started = time.monotonic()
         wanted = settings.model or self.default_model
@@ -149,9 +152,9 @@ class Generation:
         request = additions.apply(self._request(settings, server, model, sampler, scheduler, loras, hr_upscaler, img2img))
         with explained(server):
             if img2img is None:
-                response = jobs.txt2img(self.client, request, deadline)
+                response = jobs.txt2img(self.client, request, deadline, server=server, on_progress=on_progress)
             else:
-                response = jobs.img2img(self.client, request, deadline)
+                response = jobs.img2img(self.client, request, deadline, server=server, on_progress=on_progress)
 
         warnings += extensions.controlnet_warnings(additions.controlnet_units, extensions.count_maps(response))
         maps = extensions.decode_maps(response) if additions.return_maps else []

@@ -26,13 +26,20 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdwebui import models
 from sdwebui.client import MAX_GENERATION_BYTES, WebUIClient
 from sdwebui.deadline import Deadline
 from sdwebui.errors import ApiNotFound, MissingRoute, Timeout, WebUIError
+from sdwebui.progress import GlobalProgressReader, InternalProgressReader, Poller, Progress, Reader, SdNextStatusReader
+
+if TYPE_CHECKING:
+    from sdwebui.servers import ServerProfile
+
+OnProgress = Callable[[Progress], None]
 
 CHECK_S = 3.0  # each queue check after the deadline; the whole call still ends well before Dify's 600 s
 _IN_QUEUE = re.compile(r"In queue:\s*(\d+)\s*/\s*(\d+)")
@@ -62,12 +69,16 @@ class TaskState:
     queue_length: int | None = None
 
 
-def txt2img(client: WebUIClient, request: models.Txt2ImgRequest, deadline: Deadline) -> models.GenerationResponse:
-    return models.parse(models.GenerationResponse, post_job(client, "txt2img", request.to_json(), deadline), what="POST /txt2img")
+def txt2img(client: WebUIClient, request: models.Txt2ImgRequest, deadline: Deadline, *, server: ServerProfile | None = None,
+            on_progress: OnProgress | None = None) -> models.GenerationResponse:
+    data = post_job(client, "txt2img", request.to_json(), deadline, server=server, on_progress=on_progress)
+    return models.parse(models.GenerationResponse, data, what="POST /txt2img")
 
 
-def img2img(client: WebUIClient, request: models.Img2ImgRequest, deadline: Deadline) -> models.GenerationResponse:
-    return models.parse(models.GenerationResponse, post_job(client, "img2img", request.to_json(), deadline), what="POST /img2img")
+def img2img(client: WebUIClient, request: models.Img2ImgRequest, deadline: Deadline, *, server: ServerProfile | None = None,
+            on_progress: OnProgress | None = None) -> models.GenerationResponse:
+    data = post_job(client, "img2img", request.to_json(), deadline, server=server, on_progress=on_progress)
+    return models.parse(models.GenerationResponse, data, what="POST /img2img")
 
 
 def extra_single_image(client: WebUIClient, request: models.ExtrasRequest, deadline: Deadline) -> models.ExtrasResponse:
@@ -75,15 +86,71 @@ def extra_single_image(client: WebUIClient, request: models.ExtrasRequest, deadl
     return models.parse(models.ExtrasResponse, data, what="POST /extra-single-image")
 
 
-def post_job(client: WebUIClient, route: str, body: dict[str, Any], deadline: Deadline) -> Any:
+def post_job(client: WebUIClient, route: str, body: dict[str, Any], deadline: Deadline, *,
+             server: ServerProfile | None = None, on_progress: OnProgress | None = None,
+             poller_options: dict[str, Any] | None = None) -> Any:
     """POST a long-running job. When the deadline fires, find out where the job stands and stop it only if it is
-    ours and running (:class:`JobWatch`); the error says which."""
+    ours and running (:class:`JobWatch`); the error says which.
+
+    With ``on_progress``, a :class:`~sdwebui.progress.Poller` reads the job's progress while the POST is open
+    (the reader that fits ``server``, :func:`progress_reader`) and calls it with each changed value; it stops the
+    moment the POST returns or raises. Progress never raises into the call. ``poller_options`` (tests) go to the
+    Poller."""
     watch = JobWatch(client, with_task_id=route in ("txt2img", "img2img"))
     body = watch.before_post(body, deadline)
+    poller = _start_poller(client, watch, server, on_progress, deadline, poller_options)
     try:
         return client.post(route, body, deadline=deadline, max_bytes=MAX_GENERATION_BYTES)
     except Timeout:
+        if poller is not None:
+            poller.stop()
+            poller = None
         raise Timeout(f"The WebUI did not finish within {deadline.seconds:.0f} s{watch.after_deadline()}") from None
+    finally:
+        if poller is not None:
+            poller.stop()
+
+
+def progress_reader(client: WebUIClient, watch: JobWatch, server: ServerProfile | None) -> Reader | None:
+    """The reader for this job: our task id on ``/internal/progress`` where the server has one (A1111 and Forge),
+    else the global ``/progress`` believed only when the WebUI was idle when we posted (so the running job is
+    ours); SD.Next's ``/status`` likewise; none for stable-diffusion.cpp or an unknown server."""
+    source = getattr(server, "progress", None) if server is not None else None
+    if not watch.has_progress or source not in ("internal", "sdnext-status"):
+        return None
+    idle_at_post = watch.at_post is not None and not watch.at_post.busy
+    if source == "sdnext-status":
+        return SdNextStatusReader(client, trusted=lambda: idle_at_post)
+    if watch.task_id is not None and watch.at_post is not None and getattr(server, "task_ids", True):
+        return _InternalOrGlobal(InternalProgressReader(client, watch.task_id),
+                                 GlobalProgressReader(client, trusted=lambda: idle_at_post))
+    return GlobalProgressReader(client, trusted=lambda: idle_at_post)
+
+
+class _InternalOrGlobal:
+    """Our task on ``/internal/progress``; where that gives nothing (``--nowebui`` answers 404, or the task is
+    unknown to it), the global ``/progress`` under the same trust rule."""
+
+    def __init__(self, internal: InternalProgressReader, fallback: GlobalProgressReader) -> None:
+        self.internal = internal
+        self.fallback = fallback
+
+    def read(self, deadline: Deadline) -> Progress | None:
+        found = self.internal.read(deadline)
+        return found if found is not None else self.fallback.read(deadline)
+
+
+def _start_poller(client: WebUIClient, watch: JobWatch, server: ServerProfile | None, on_progress: OnProgress | None,
+                  deadline: Deadline, options: dict[str, Any] | None) -> Poller | None:
+    if on_progress is None:
+        return None
+    try:
+        reader = progress_reader(client, watch, server)
+        if reader is None:
+            return None
+        return Poller(reader, on_progress, deadline=deadline, **(options or {})).start()
+    except Exception:  # noqa: BLE001 - progress must never take the call down
+        return None
 
 
 class JobWatch:

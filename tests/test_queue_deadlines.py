@@ -103,3 +103,24 @@ def _wait_until_idle(server: StandInWebUI, timeout: float = 5.0) -> None:
     ends = time.monotonic() + timeout
     while time.monotonic() < ends and requests.get(server.base_url + "/sdapi/v1/progress", timeout=2).json()["state"]["job_count"]:
         time.sleep(0.02)
+
+
+def test_the_active_tasks_progress_advances_like_the_recorded_answer():
+    """post_internal_progress_active_task.json: the same keys, ``textinfo`` null, ``progress`` a growing fraction."""
+    from tests.fixtures.load import load_fixture
+
+    recorded = load_fixture("forge/webui_mode/post_internal_progress_active_task.json")["response"]["json"]
+    with StandInWebUI("forge", generation_delay=JOB_S) as server:
+        body = {**_request("ours").to_json(), "force_task_id": "task(ours)"}
+        thread = threading.Thread(target=lambda: requests.post(server.base_url + "/sdapi/v1/txt2img", json=body, timeout=30))
+        thread.start()
+        _wait_until_busy(server)
+        answers = []
+        for _ in range(2):
+            time.sleep(0.7)
+            answers.append(requests.post(server.base_url + "/internal/progress", timeout=5,
+                                         json={"id_task": "task(ours)", "live_preview": False}).json())
+        thread.join(timeout=30)
+    assert [set(a) for a in answers] == [set(recorded)] * 2
+    assert all(a["active"] is True and a["textinfo"] is None and a["eta"] > 0 for a in answers)
+    assert 0 < answers[0]["progress"] < answers[1]["progress"] < 1

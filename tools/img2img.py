@@ -26,5 +26,7 @@ class Img2ImgTool(WebUIToolMixin, Tool):
             mask = self.input_image(tool_parameters, "mask", what="mask")
             inputs = Img2ImgInputs(init_image=image.base64, controls=controls, mask=mask.base64 if mask else None,
                                    input_size=(image.image.width, image.image.height))
-            result = Generation(settings.client(), default_model=settings.default_model).img2img(sampling, inputs, deadline, extras)
+            generation = Generation(settings.client(), default_model=settings.default_model)
+            result = yield from self.generate_with_progress(
+                settings, sampling, lambda on_progress: generation.img2img(sampling, inputs, deadline, extras, on_progress=on_progress))
         yield from self.generation_messages(result, tool_parameters)

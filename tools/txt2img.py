@@ -22,5 +22,7 @@ class Txt2ImgTool(WebUIToolMixin, Tool):
             deadline = settings.deadline()
             sampling = read_sampling(with_generation_info(tool_parameters))
             extras = self.extension_settings(tool_parameters, mode="txt2img")
-            result = Generation(settings.client(), default_model=settings.default_model).txt2img(sampling, deadline, extras)
+            generation = Generation(settings.client(), default_model=settings.default_model)
+            result = yield from self.generate_with_progress(
+                settings, sampling, lambda on_progress: generation.txt2img(sampling, deadline, extras, on_progress=on_progress))
         yield from self.generation_messages(result, tool_parameters)

@@ -6,7 +6,10 @@ exactly one ``Tool`` subclass in it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import queue
+import threading
+import time
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from dify_plugin.entities import I18nObject, ParameterOption
@@ -18,12 +21,16 @@ from sdwebui.deadline import Deadline
 from sdwebui.errors import InvalidInput
 from sdwebui.extensions import ExtensionSettings, read_extension_settings
 from sdwebui.generation import NO_SCHEDULER, GenerationResult
+from sdwebui.errors import WebUIError
 from sdwebui.inputs import FileRef, InputImage, read_input_image
 from sdwebui.output import fit_output
-from sdwebui.settings import NOTHING_LISTED, read_oversize_format
+from sdwebui.progress import Progress
+from sdwebui.settings import NOTHING_LISTED, SamplingSettings, read_oversize_format
 from tools.dify_errors import reported_as_dify_errors
 
 OPTIONS_DEADLINE_S = 20.0
+PROGRESS_LABEL = "Stable Diffusion WebUI"
+LogStatus = ToolInvokeMessage.LogMessage.LogStatus
 
 
 def _option(value: str, label: str | None = None) -> ParameterOption:
@@ -152,6 +159,50 @@ class WebUIToolMixin:
 
         return read_extension_settings(params, mode=mode, read_image=read_image)
 
+    def generate_with_progress(
+        self, settings: ProviderSettings, sampling: SamplingSettings, work: Callable[[Callable[[Progress], None] | None], GenerationResult]
+    ) -> Generator[ToolInvokeMessage, None, GenerationResult]:
+        """Run ``work`` (a generation taking an ``on_progress`` callback) and return its result; meanwhile yield
+        one Dify log entry for it: started, one update per changed :class:`Progress`, then success or error
+        (the error is raised again after its log message). Progress off in the provider settings: no log at all.
+
+        The generation runs in a thread (a greenlet under gevent's monkey-patching) and hands over each value
+        through a queue, so the log messages reach Dify while the job runs. Every message of the entry carries
+        the same id; Dify keeps the latest by id."""
+        if not settings.progress_messages:
+            return work(None)
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        def run() -> None:
+            try:
+                events.put(("done", work(lambda value: events.put(("progress", value)))))
+            except BaseException as exc:  # noqa: BLE001 - handed to the generator, which raises it again
+                events.put(("error", exc))
+
+        started = time.monotonic()
+        log = self.create_log_message(PROGRESS_LABEL, {"stage": "started", "line": job_line(sampling)}, status=LogStatus.START)
+        yield log
+        threading.Thread(target=run, name="sdwebui-generation", daemon=True).start()
+        while True:
+            kind, value = events.get()
+            if kind == "progress":
+                yield self._log_update(log, value)
+            elif kind == "done":
+                yield self.finish_log_message(log, status=LogStatus.SUCCESS, data=result_data(value, time.monotonic() - started))
+                return value
+            else:
+                error = str(value) if isinstance(value, WebUIError) else "The generation failed."
+                yield self.finish_log_message(log, status=LogStatus.ERROR, error=error,
+                                              data={"stage": "error", "line": error})
+                raise value
+
+    def _log_update(self, log: ToolInvokeMessage, value: Progress) -> ToolInvokeMessage:
+        data = {"stage": value.stage, "line": value.line(), "step": value.step, "steps": value.steps,
+                "percent": value.percent, "eta_s": value.eta_s, "ahead": value.ahead}
+        return self.response_type(type=ToolInvokeMessage.MessageType.LOG, message=ToolInvokeMessage.LogMessage(
+            id=log.message.id, label=log.message.label, parent_id=log.message.parent_id, status=LogStatus.START,
+            data={key: item for key, item in data.items() if item is not None}))
+
     def fit_output(self, images: list, params: dict[str, Any]) -> tuple[list, str | None]:
         """Keep the images under the provider's output limit (re-encoding them if the user allowed it)."""
         with reported_as_dify_errors():
@@ -173,6 +224,17 @@ class WebUIToolMixin:
         for name in ("seed", "seeds", "model", "sampler", "scheduler", "width", "height", "warnings", "infotexts", "maps"):
             yield self.create_variable_message(name, summary[name])
         yield self.create_text_message(describe(result))
+
+
+def job_line(sampling: SamplingSettings) -> str:
+    """"Generating 1 image, 512x512, 20 steps"."""
+    count = max(1, int(sampling.batch_size or 1))
+    return f"Generating {count} image{'s' if count != 1 else ''}, {sampling.width}x{sampling.height}, {sampling.steps} steps"
+
+
+def result_data(result: GenerationResult, seconds: float) -> dict[str, Any]:
+    sizes = list(dict.fromkeys(f"{image.width}x{image.height}" for image in result.images))
+    return {"images": len(result.images), "size": ", ".join(sizes), "seconds": round(seconds, 1)}
 
 
 def run_in_thread(fn: Callable[..., Any], *args: Any) -> Any:

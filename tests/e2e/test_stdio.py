@@ -137,3 +137,58 @@ def test_plugin_never_writes_stray_or_oversized_lines(plugin):
     assert plugin.non_json_lines == []
     assert plugin.max_line_bytes < 5 * 1024 * 1024
     assert plugin.alive() and len(plugin.heartbeats) >= 1
+
+
+def _stream_lines(result) -> list[tuple[int, dict]]:
+    """(raw line index, stream message) for each streamed message, blob chunks included."""
+    import json
+
+    found = []
+    for index, raw in enumerate(result.raw_lines):
+        payload = (json.loads(raw).get("data") or {})
+        if payload.get("type") == "stream":
+            found.append((index, payload.get("data") or {}))
+    return found
+
+
+def _outputs(result) -> list:
+    """What a workflow gets: blobs, json (less the elapsed time), variables and texts, in order."""
+    out = []
+    for message in result.messages:
+        kind = message.get("type")
+        if kind == "log":
+            continue
+        if kind == "blob":
+            out.append(("blob", message["blob_obj"].data, message["meta"]))
+        elif kind == "json":
+            body = dict(message["message"]["json_object"])
+            body.pop("elapsed_s")
+            out.append(("json", body))
+        else:
+            out.append((kind, message["message"]))
+    return out
+
+
+def test_progress_log_messages_stream_while_a_slow_job_runs_and_outputs_stay_the_same(plugin):
+    params = {"prompt": "a red apple", "width": 64, "height": 64, "steps": 20, "seed": 77}
+    with StandInWebUI("forge", generation_delay=3) as server:
+        on = plugin.invoke_tool(PROVIDER, "txt2img", creds(server, default_model="rand-a"), params)
+        off = plugin.invoke_tool(PROVIDER, "txt2img", creds(server, default_model="rand-a", progress_messages="off"), params)
+    assert on.error is None and off.error is None, (on.error, off.error)
+    streamed = _stream_lines(on)
+    logs = [(index, data["message"]) for index, data in streamed if data.get("type") == "log"]
+    first_blob = next(index for index, data in streamed if data.get("type") == "blob_chunk")
+    statuses = [log["status"] for _, log in logs]
+    assert statuses[0] == "start" and statuses[-1] == "success" and statuses.count("start") >= 2, statuses
+    assert len({log["id"] for _, log in logs}) == 1  # one entry, updated by id
+    assert logs[0][1]["data"] == {"stage": "started", "line": "Generating 1 image, 64x64, 20 steps"}
+    updates = [log["data"] for _, log in logs[1:-1]]
+    assert all(u["stage"] in ("sampling", "finishing") and u["line"] for u in updates), updates
+    assert any(u.get("steps") == 20 and 0 < u.get("step", 0) < 20 for u in updates), updates  # steps advanced
+    assert logs[-1][1]["data"]["images"] == 1 and logs[-1][1]["data"]["size"] == "64x64"
+    assert logs[-1][1]["data"]["seconds"] >= 3
+    # Streamed while the job ran: the first update reached us well before the images did.
+    assert on.arrived[logs[1][0]] < on.arrived[first_blob] - 0.5
+    assert all(index < first_blob for index, _ in logs)
+    assert [m for m in off.messages if m.get("type") == "log"] == []
+    assert _outputs(on) == _outputs(off)

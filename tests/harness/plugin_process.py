@@ -91,6 +91,7 @@ class Result:
     elapsed_s: float = 0.0
     invokes: list[dict] = field(default_factory=list)  # backwards calls (session type "invoke"); not answered
     protocol_errors: list[str] = field(default_factory=list)
+    arrived: list[float] = field(default_factory=list)  # time.monotonic() each raw line was read, by raw_lines index
 
 
 @dataclass
@@ -448,6 +449,7 @@ class PluginProcess:
 
         deadline = time.monotonic() + timeout
         events: list[tuple[str, dict]] = []
+        arrived: list[float] = []  # when each line was read, for tests of what streams while a job runs
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -464,7 +466,8 @@ class PluginProcess:
                         f"plugin stdout closed before session {session_id} ended "
                         f"(exit code {self._proc.poll()}); stderr tail:\n{self.stderr_tail()}"
                     )
-                events.append(item)
+                events.append(item[:2])
+                arrived.append(item[2])
                 if (item[1].get("data") or {}).get("type") == "end":
                     break
         finally:
@@ -472,6 +475,7 @@ class PluginProcess:
                 self._sessions.pop(session_id, None)
 
         result = build_result(events, elapsed_s=time.monotonic() - session.started)
+        result.arrived = arrived[:len(result.raw_lines)]
         if result.protocol_errors:
             raise PluginProtocolError(
                 f"session {session_id}: " + "; ".join(result.protocol_errors), result
@@ -524,7 +528,7 @@ class PluginProcess:
             if session is None:
                 self.stray_events.append(obj)
             else:
-                session.events.put((text, obj))
+                session.events.put((text, obj, time.monotonic()))
         else:
             self.stray_events.append(obj)  # the daemon ignores unknown events
 

@@ -38,6 +38,8 @@ class TaskQueue:
         self.current: str | None = None
         self.finished: list[str] = []
         self.started_order: list[str] = []  # every task id in the order it got the lock, for tests
+        # The running job's (``/progress`` state, start time), set by the stand-in; for the active task's numbers.
+        self.job_state: Callable[[], tuple[dict[str, Any], float]] = lambda: ({}, 0.0)
 
     # ---- wiring ----------------------------------------------------------------------------------------------
 
@@ -105,5 +107,19 @@ class TaskQueue:
         answer = {"active": active, "queued": queued, "completed": completed, "progress": None, "eta": None,
                   "live_preview": None, "id_live_preview": -1, "textinfo": textinfo}
         if active:
-            answer.update(progress=0.5, textinfo="Sampling...")
+            answer.update(self._active_progress())
         return _json_reply(200, answer)
+
+    def _active_progress(self) -> dict[str, Any]:
+        """The running task's ``progress``/``eta`` as ``modules/progress.py`` computes them (``job_no/job_count +
+        sampling_step/sampling_steps/job_count``; ``eta`` from the elapsed time, ``null`` before any progress)
+        and ``textinfo`` ``null``, as post_internal_progress_active_task.json shows (progress 0.025, textinfo
+        null). The steps advance with the simulated GPU time (``_run_job``)."""
+        state, started = self.job_state()
+        count = max(1, int(state.get("job_count") or 1))
+        steps = int(state.get("sampling_steps") or 0)
+        fraction = int(state.get("job_no") or 0) / count + (int(state.get("sampling_step") or 0) / steps / count if steps else 0.0)
+        fraction = min(1.0, fraction)
+        elapsed = time.monotonic() - (started or time.monotonic())
+        eta = elapsed / fraction - elapsed if fraction > 0 else None
+        return {"progress": fraction, "eta": eta, "textinfo": None}

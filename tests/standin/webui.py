@@ -323,6 +323,7 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
 
         self._lock = threading.RLock()          # guards every mutable attribute below
         self._generation_lock = self.tasks = TaskQueue(flavor, _FIFOLock())  # task ids: tests/standin/tasks.py
+        self.tasks.job_state = self._job_state
         self._stopping = threading.Event()
         self._interrupted = threading.Event()   # the running job should stop early
         self._interrupt_count = 0               # every POST /interrupt, for the "hang" fault
@@ -797,6 +798,11 @@ class StandInWebUI(InfoRoutesMixin, SdCppFlavor, SdNextFlavor, A1111Flavor, Exte
         message = ("1 validation errors:\n  {'type': 'string_type', 'loc': ('response', 'port'), "
                    "'msg': 'Input should be a valid string', 'input': 7860}\n")
         return self._exception_reply("ResponseValidationError", message)
+
+    def _job_state(self) -> tuple[dict[str, Any], float]:
+        """The running job's ``/progress`` state and start time (for ``/internal/progress``, tasks.py)."""
+        with self._lock:
+            return dict(self._progress), self._job_started
 
     def _get_progress(self, call: _Call) -> _Reply:
         with self._lock:

@@ -52,6 +52,9 @@ def test_tool_yields_blobs_then_info_then_one_text_line(webui):
     a, b = png_bytes(512, 512, color=(9, 9, 9)), png_bytes(512, 512, color=(8, 8, 8))
     webui.answer_txt2img(generation_body([a, b], seeds=[100, 101]))
     messages = invoke({"prompt": "a red apple", "batch_size": 2})
+    logs = [m for m in messages if m.type.value == "log"]
+    assert messages[:len(logs)] == logs  # the progress log entry comes first, then the outputs as before
+    messages = messages[len(logs):]
     kinds = [m.type.value for m in messages]
     assert kinds[:2] == ["blob", "blob"] and kinds[2] == "json" and kinds[-1] == "text"
     assert [m.message.blob for m in messages[:2]] == [a, b]
@@ -62,6 +65,37 @@ def test_tool_yields_blobs_then_info_then_one_text_line(webui):
     assert variables["seed"] == 100 and variables["seeds"] == [100, 101]
     assert messages[-1].message.text == "Generated 2 images with rand-a.safetensors [17b6bb621c], seeds 100, 101, 512x512."
     assert "iVBOR" not in json.dumps(summary)  # never base64 in JSON
+
+
+def test_progress_log_is_one_entry_started_then_success_and_off_sends_none(webui):
+    webui.answer_txt2img(generation_body([png_bytes(512, 512)], seeds=[5]))
+    messages = invoke({"prompt": "x", "width": 512, "height": 512, "steps": 20})
+    logs = [m.message for m in messages if m.type.value == "log"]
+    assert [log.status.value for log in logs] == ["start", "success"]  # the fake WebUI answers at once: no update
+    assert len({log.id for log in logs}) == 1 and logs[0].label == "Stable Diffusion WebUI"
+    assert logs[0].data == {"stage": "started", "line": "Generating 1 image, 512x512, 20 steps"}
+    assert logs[1].data["images"] == 1 and logs[1].data["size"] == "512x512" and logs[1].data["seconds"] >= 0
+    webui.answer_txt2img(generation_body([png_bytes(512, 512)], seeds=[5]))
+    off = invoke({"prompt": "x", "width": 512, "height": 512, "steps": 20}, {**CREDENTIALS, "progress_messages": "off"})
+    assert [m.type.value for m in off if m.type.value == "log"] == []
+    def outputs(ms):  # everything but the log entry and the elapsed time
+        dumped = [(m.type.value, m.message.model_dump()) for m in ms if m.type.value != "log"]
+        for kind, body in dumped:
+            if kind == "json":
+                body["json_object"].pop("elapsed_s")
+        return dumped
+
+    assert outputs(off) == outputs(messages) and len(outputs(off)) == len(messages) - 2
+
+
+def test_progress_log_ends_in_error_and_the_dify_error_is_still_raised(webui):
+    messages = []
+    with pytest.raises(InvokeBadRequestError, match="no model named 'rand-q'") as caught:
+        for message in Txt2ImgTool.from_credentials(CREDENTIALS).invoke({"prompt": "x", "model_name": "rand-q"}):
+            messages.append(message)
+    logs = [m.message for m in messages]
+    assert [log.status.value for log in logs] == ["start", "error"] and logs[0].id == logs[1].id
+    assert logs[1].error == str(caught.value) and caught.value.__cause__ is None
 
 
 def test_output_variables_match_the_output_schema(webui):

@@ -56,7 +56,7 @@ def test_over_the_limit_with_permission_re_encodes(fmt, mime, ext):
 
 def test_txt2img_tool_applies_the_providers_limit(webui):
     webui.answer_txt2img(generation_body([big_png()], seeds=[3]))
-    credentials = {"base_url": BASE, "max_output_mb": "1"}
+    credentials = {"base_url": BASE, "max_output_mb": "1", "progress_messages": "off"}  # no log messages first
     with pytest.raises(InvokeBadRequestError, match="over the 1 MB output limit"):
         list(Txt2ImgTool.from_credentials(credentials).invoke({"prompt": "x"}))
     webui.answer_txt2img(generation_body([big_png()], seeds=[3]))
