@@ -42,7 +42,7 @@ def test_the_sdk_loader_finds_the_provider_and_every_tool():
     tools = mapping["sd_webui"]
     assert {name: cls for name, (cls, _) in tools.items()} == {
         "txt2img": "Txt2ImgTool", "img2img": "Img2ImgTool", "upscale": "UpscaleTool", "list_resources": "ListResourcesTool",
-        "interrogate": "InterrogateTool", "png_info": "PngInfoTool"}
+        "interrogate": "InterrogateTool", "png_info": "PngInfoTool", "check_server": "CheckServerTool"}
     assert "prompt" in tools["txt2img"][1] and "image" in tools["img2img"][1]
 
 
@@ -101,7 +101,7 @@ def test_package_holds_the_plugin_and_nothing_else(built):
 def test_the_unpacked_package_still_loads(built, tmp_path):
     with zipfile.ZipFile(built) as archive:
         archive.extractall(tmp_path)
-    assert set(load_with_sdk(tmp_path)["sd_webui"]) == {"txt2img", "img2img", "upscale", "list_resources", "interrogate", "png_info"}
+    assert set(load_with_sdk(tmp_path)["sd_webui"]) == {"txt2img", "img2img", "upscale", "list_resources", "interrogate", "png_info", "check_server"}
 
 
 @pytest.mark.parametrize(

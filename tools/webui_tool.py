@@ -257,7 +257,7 @@ def file_ref(value: Any) -> FileRef | None:
         return None
     if isinstance(value, dict):
         get = value.get
-        blob = None
+        blob = value.get("data") if isinstance(value.get("data"), bytes) else None  # in-process callers (check_server)
     elif hasattr(value, "url"):
         get = lambda key: getattr(value, key, None)  # noqa: E731
         blob = getattr(value, "_blob", None)

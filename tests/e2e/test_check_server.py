@@ -77,10 +77,10 @@ def assert_flavour(flavor: str, proc: subprocess.CompletedProcess, report: dict)
     assert_table(proc, report)
 
 
-def assert_tiny(webui: StandInWebUI) -> None:
+def assert_tiny(webui: StandInWebUI, at_least: int = 10) -> None:
     """Quick even on CPU: every generation is at most 128 pixels a side (hires/img2img) with 2 steps."""
     generations = webui.requests_to("POST", "/sdapi/v1/txt2img") + webui.requests_to("POST", "/sdapi/v1/img2img")
-    assert len(generations) >= 10
+    assert len(generations) >= at_least
     for request in generations:
         assert request.json["steps"] == 2 and max(request.json["width"], request.json["height"]) <= 128
 
@@ -150,3 +150,101 @@ def test_make_target_runs_the_script():
     dry_run = subprocess.run(["make", "-n", "check-server"], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert dry_run.returncode == 0 and ".venv/bin/python scripts/check_server.py" in dry_run.stdout
 
+
+
+# ------------------------------------------------------------------------------------------------ the "Check server" tool
+# The same cases (sdwebui/conformance.py) run inside the plugin, as an admin runs them from Dify: over stdio here.
+
+def tool_credentials(url: str, timeout: int = 120, user: str = "", password: str = "") -> dict[str, str]:
+    return {"base_url": url, "username": user, "password": password, "default_model": "", "timeout": str(timeout)}
+
+
+def run_tool(plugin, credentials: dict, **params) -> tuple[dict, str, float]:
+    """The tool's JSON and text; the call itself never fails (a broken server is rows that FAIL)."""
+    result = plugin.invoke_tool("sd_webui", "check_server", credentials, params, timeout=400)
+    assert result.error is None, result.error
+    assert len(result.jsons) == 1 and len(result.texts) == 1 and not result.blobs
+    return result.jsons[0], result.texts[0], result.elapsed_s
+
+
+def pairs(rows: list[dict]) -> list[tuple[str, str]]:
+    return [(row["case"], row["result"]) for row in rows]
+
+
+@pytest.mark.parametrize("flavor", ["forge", "a1111", "sdnext", "sdcpp"])
+def test_the_tool_agrees_with_the_cli_on_each_flavour(tmp_path, plugin, flavor):
+    loras = [] if flavor == "a1111" else None
+    with StandInWebUI(flavor, loras=loras) as webui:
+        proc, cli = run_check(tmp_path, url=webui.base_url)
+        webui.reset()
+        answer, text, _ = run_tool(plugin, tool_credentials(webui.base_url))
+        assert_tiny(webui, at_least=9 if flavor == "sdcpp" else 10)  # sdcpp: no model switch
+        active_after, loaded_after = webui.active_checkpoint, webui.loaded_model
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert pairs(answer["rows"]) == pairs(cli["rows"])
+    expected = NOT_WORKING[flavor]
+    assert {c: r for c, r in pairs(answer["rows"])} == {case: expected.get(case, (WORKS,))[0] for case in CASES}
+    # The answer: the table as Markdown, then the summary line, which names the server and the model put back.
+    lines = text.splitlines()
+    assert lines[0] == "| case | result | seconds | message |" and len(lines) == 2 + len(CASES) + 2
+    for line, row in zip(lines[2:2 + len(CASES)], answer["rows"], strict=True):
+        assert line.startswith(f"| {row['case']} | {row['result']} | ")
+    unsupported = len(expected)
+    assert lines[-1] == answer["summary"]
+    assert answer["summary"].startswith(f"{len(CASES) - unsupported} work, {unsupported} unsupported, 0 fail on ")
+    assert answer["server"].lower() in answer["summary"].lower()
+    if flavor != "sdcpp":  # the model switch case loaded rand-b, and the tool put rand-a back
+        assert "restored the active model '" in answer["summary"] and answer["restored_model"]
+        assert "rand-a" in active_after and loaded_after == "rand-a"
+
+
+def test_the_tool_reports_a_failing_case_and_goes_on(plugin):
+    with StandInWebUI("forge") as webui:
+        webui.inject("oom", "txt2img")
+        answer, text, _ = run_tool(plugin, tool_credentials(webui.base_url))
+    rows = {row["case"]: row for row in answer["rows"]}
+    assert rows["txt2img"]["result"] == FAILS and "out of memory" in rows["txt2img"]["message"]
+    assert [c for c, r in pairs(answer["rows"]) if r != WORKS] == ["txt2img"] and answer["fails"] == ["txt2img"]
+    assert "13 work, 0 unsupported, 1 fail on " in text
+
+
+def test_a_hung_case_hits_its_own_deadline_and_the_others_still_run(plugin):
+    """Timeout 30 s: a 30 s budget, 10 s per case. txt2img hangs (the server never answers); the rest still run."""
+    with StandInWebUI("forge") as webui:
+        webui.inject("hang", "txt2img")
+        answer, _, elapsed = run_tool(plugin, tool_credentials(webui.base_url, timeout=30))
+    rows = {row["case"]: row for row in answer["rows"]}
+    assert rows["txt2img"]["result"] == FAILS and 9 <= rows["txt2img"]["seconds"] <= 20, rows["txt2img"]
+    assert sum(row["result"] == WORKS for row in answer["rows"]) >= 10, answer["rows"]
+    assert elapsed < 30 + 15  # the budget, plus at most one case's minimum deadline
+
+
+def test_the_time_budget_skips_what_would_not_fit(plugin):
+    """A slow server (each generation 4 s) in a 10 s budget: what would not fit is 'skipped: time', with its need."""
+    with StandInWebUI("forge", generation_delay=4) as webui:
+        answer, _, elapsed = run_tool(plugin, tool_credentials(webui.base_url, timeout=10))
+    skipped = [row for row in answer["rows"] if row["result"] == "skipped: time"]
+    assert skipped and all("would need about" in row["message"] for row in skipped), answer["rows"]
+    assert answer["skipped"] == [row["case"] for row in skipped]
+    assert elapsed < 10 + 15
+
+
+def test_a_server_that_answers_nothing_is_one_failing_row(plugin):
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    answer, text, _ = run_tool(plugin, tool_credentials(f"http://127.0.0.1:{port}", timeout=10))
+    assert pairs(answer["rows"]) == [("credentials", FAILS)]
+    assert "0 work, 0 unsupported, 1 fail" in text
+
+
+def test_quick_mode_loads_no_other_model(plugin):
+    with StandInWebUI("forge") as webui:
+        answer, _, _ = run_tool(plugin, tool_credentials(webui.base_url), quick=True)
+        loads = webui.model_loads
+    rows = {row["case"]: row["result"] for row in answer["rows"]}
+    assert rows["model switch"] == "skipped: quick" and answer["restored_model"] is None
+    assert all(result == WORKS for case, result in rows.items() if case != "model switch")
+    assert loads <= 1  # at most the first load of the active model

@@ -1,4 +1,4 @@
-"""The rules scripts/check_server.py classifies with: what counts as "unsupported by this server", and model names."""
+"""The rules (sdwebui/conformance.py, re-exported by scripts/check_server.py) that make check-server classifies with: what counts as "unsupported by this server", and model names."""
 
 from __future__ import annotations
 
