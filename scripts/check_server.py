@@ -115,7 +115,7 @@ def main(argv: list[str]) -> int:
         if args.standin:
             from tests.standin.webui import StandInWebUI
 
-            url = stack.enter_context(StandInWebUI(args.standin)).base_url
+            url = stack.enter_context(StandInWebUI(args.standin, controlnet=True, adetailer=True)).base_url
             print(f"Checking the bundled stand-in WebUI ({args.standin}) at {url}; it imitates a server, it is not one.")
         elif not url:
             print("Set SD_WEBUI_URL to your WebUI's base URL, e.g. SD_WEBUI_URL=http://192.168.1.20:7860 make "

@@ -50,6 +50,7 @@ UNSUPPORTED_PHRASES = (
     "has no separate",   # no scheduler setting
     "does not support",  # controls a server would silently ignore
     "cannot upscale",    # no /extra-single-image
+    "cannot describe",   # no /interrogate or /caption
     "cannot run",        # hires fix without any upscaler
     "cannot do",         # a route this server family lacks (MissingRoute)
 )
@@ -447,6 +448,55 @@ def case_upscale(check: Check) -> str:
     return plugin_text(result)
 
 
+def case_describe(check: Check) -> str:
+    image = check.runner.image(input_picture(SIZE, SIZE), "describe.png")
+    result = check.invoke("interrogate", {"image": image})
+    prompt = (summary(result).get("prompt") or "").strip()
+    if not prompt:
+        raise CaseFailed(f"the description is empty; the plugin said: {plugin_text(result)}")
+    return plugin_text(result)
+
+
+def case_generation_info(check: Check) -> str:
+    """Read generation info on an image this run just made: its seed must come back."""
+    made = check.generate("txt2img", {"width": SIZE, "height": SIZE, "seed": FIXED_SEED})
+    [blob] = made.blobs[:1] or [b""]
+    if not blob:
+        raise CaseFailed("txt2img returned no image to read")
+    result = check.invoke("png_info", {"image": check.runner.image(blob, "made.png")})
+    info = summary(result)
+    if info.get("seed") not in (FIXED_SEED, str(FIXED_SEED)):
+        raise CaseFailed(f"made with seed {FIXED_SEED}, the image's generation info says seed {info.get('seed')!r}")
+    return plugin_text(result)
+
+
+def case_controlnet(check: Check) -> str:
+    """One unit with a ready-made control image (preprocessor None: nothing to download), checked for its map."""
+    models = [m for m in check.listed("controlnet_models") if key(m) != "none"]
+    if check.resources is not None and check.resources.get("controlnet_models") is None:
+        raise CaseUnsupported("ControlNet is not installed or not offered by this server")
+    if not models:
+        raise CaseUnsupported("the server lists no ControlNet models")
+    image = check.runner.image(input_picture(SIZE, SIZE), "control.png")
+    result = check.generate("txt2img", {"width": SIZE, "height": SIZE, "controlnet_image": image,
+                                        "controlnet_model": models[0], "controlnet_module": "none"})
+    expect_images(result, 1)
+    expect_no_warnings(result)  # a unit that returned no detected map is a warning: it did not run
+    return plugin_text(result)
+
+
+def case_adetailer(check: Check) -> str:
+    models = check.listed("adetailer_models")
+    if check.resources is not None and check.resources.get("adetailer_models") is None:
+        raise CaseUnsupported("ADetailer is not installed or not offered by this server")
+    if not models:
+        raise CaseUnsupported("the server lists no ADetailer models")
+    model = next((m for m in models if "face" in m.lower()), models[0])
+    result = check.generate("txt2img", {"width": SIZE, "height": SIZE, "adetailer": True, "adetailer_model": model})
+    expect_images(result, 1)  # nothing in the answer shows whether it found something to fix (a1111/adetailer/)
+    return plugin_text(result)
+
+
 def case_dropdowns(check: Check) -> str:
     counts, empty, errors = [], [], []
     for label, tool, parameter in DROPDOWNS:
@@ -488,6 +538,10 @@ CASES: list[Case] = [
     Case("img2img", case_img2img, 1),
     Case("inpainting", case_inpaint, 1),
     Case("upscale", case_upscale, 1),
+    Case("describe image", case_describe, 1),
+    Case("read generation info", case_generation_info, 1),
+    Case("ControlNet", case_controlnet, 1),
+    Case("ADetailer", case_adetailer, 1),
     Case("dropdowns", case_dropdowns, 0.5, generates=False),
 ]
 QUICK_SKIPS = ("model switch",)  # quick mode loads no other model

@@ -18,7 +18,7 @@ from provider.sd_webui import SDWebUIProvider
 from sdwebui import conformance
 from sdwebui.config import MIN_DEADLINE_S
 from sdwebui.conformance import Answer, Check
-from tools import img2img, list_resources, txt2img, upscale
+from tools import img2img, interrogate, list_resources, png_info, txt2img, upscale
 from tools.dify_errors import reported_as_dify_errors
 from tools.webui_tool import WebUIToolMixin
 
@@ -26,7 +26,8 @@ BUDGET_S = 300.0  # the whole check; Dify stops a plugin call at 600 s
 # Modules, not classes: the SDK's loader wants exactly one Tool subclass among this module's names.
 TOOLS: dict[str, Any] = {
     "txt2img": lambda: txt2img.Txt2ImgTool, "img2img": lambda: img2img.Img2ImgTool,
-    "upscale": lambda: upscale.UpscaleTool, "list_resources": lambda: list_resources.ListResourcesTool}
+    "upscale": lambda: upscale.UpscaleTool, "list_resources": lambda: list_resources.ListResourcesTool,
+    "interrogate": lambda: interrogate.InterrogateTool, "png_info": lambda: png_info.PngInfoTool}
 Msg = ToolInvokeMessage.MessageType
 
 

@@ -25,17 +25,21 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "check_server.py"
 
 CASES = ["credentials", "list tool", "txt2img", "batch of 2", "fixed seed", "sampler", "scheduler", "LoRA",
-         "hires fix", "model switch", "img2img", "inpainting", "upscale", "dropdowns"]
+         "hires fix", "model switch", "img2img", "inpainting", "upscale", "describe image", "read generation info",
+         "ControlNet", "ADetailer", "dropdowns"]
 WORKS, UNSUPPORTED, FAILS = "works", "unsupported by this server", "FAILS"
 
 # Per flavour: the cases that are not "works", with a word their message must contain.
+# The stand-ins here run without the ControlNet and ADetailer extensions.
+NO_EXTENSIONS = {"ControlNet": (UNSUPPORTED, "controlnet"), "ADetailer": (UNSUPPORTED, "adetailer")}
 NOT_WORKING = {
-    "forge": {},
+    "forge": NO_EXTENSIONS,
     # Run with no LoRA installed: the LoRA case does not apply, and the LoRA dropdown must still not be empty (its one
     # option says the WebUI lists no LoRAs).
-    "a1111": {"LoRA": (UNSUPPORTED, "lists no lora")},
-    "sdnext": {},
-    "sdcpp": {"model switch": (UNSUPPORTED, "only 1 model"), "upscale": (UNSUPPORTED, "upscal")},
+    "a1111": {"LoRA": (UNSUPPORTED, "lists no lora"), **NO_EXTENSIONS},
+    "sdnext": NO_EXTENSIONS,
+    "sdcpp": {"model switch": (UNSUPPORTED, "only 1 model"), "upscale": (UNSUPPORTED, "upscal"),
+              "describe image": (UNSUPPORTED, "describe"), **NO_EXTENSIONS},
 }
 
 
@@ -107,7 +111,7 @@ def test_sdcpp_through_the_bundled_standin_option(tmp_path):
 
 def test_real_failures_are_fails_and_exit_1(tmp_path):
     """A server fault is FAILS with the plugin's message; so is an answer the plugin accepted but that is wrong."""
-    with StandInWebUI("forge") as webui:
+    with StandInWebUI("forge", controlnet=True, adetailer=True) as webui:
         webui.inject("oom", "txt2img")  # the txt2img case's generation answers 500 CUDA out of memory
 
         def upscale_that_does_nothing(call):  # 200 with the input image unchanged, as some servers do
@@ -121,7 +125,7 @@ def test_real_failures_are_fails_and_exit_1(tmp_path):
     assert table["upscale"][0] == FAILS and "the image is 64x64" in table["upscale"][1]
     assert [c for c, (result, _) in table.items() if result != WORKS] == ["txt2img", "upscale"]
     assert proc.returncode == 1 and report["exit_code"] == 1
-    assert "2 of 14 cases FAIL: txt2img, upscale." in proc.stdout
+    assert "2 of 18 cases FAIL: txt2img, upscale." in proc.stdout
     assert_table(proc, report)
 
 
@@ -199,13 +203,13 @@ def test_the_tool_agrees_with_the_cli_on_each_flavour(tmp_path, plugin, flavor):
 
 
 def test_the_tool_reports_a_failing_case_and_goes_on(plugin):
-    with StandInWebUI("forge") as webui:
+    with StandInWebUI("forge", controlnet=True, adetailer=True) as webui:
         webui.inject("oom", "txt2img")
         answer, text, _ = run_tool(plugin, tool_credentials(webui.base_url))
     rows = {row["case"]: row for row in answer["rows"]}
     assert rows["txt2img"]["result"] == FAILS and "out of memory" in rows["txt2img"]["message"]
     assert [c for c, r in pairs(answer["rows"]) if r != WORKS] == ["txt2img"] and answer["fails"] == ["txt2img"]
-    assert "13 work, 0 unsupported, 1 fail on " in text
+    assert "17 work, 0 unsupported, 1 fail on " in text
 
 
 def test_a_hung_case_hits_its_own_deadline_and_the_others_still_run(plugin):
@@ -241,7 +245,7 @@ def test_a_server_that_answers_nothing_is_one_failing_row(plugin):
 
 
 def test_quick_mode_loads_no_other_model(plugin):
-    with StandInWebUI("forge") as webui:
+    with StandInWebUI("forge", controlnet=True, adetailer=True) as webui:
         answer, _, _ = run_tool(plugin, tool_credentials(webui.base_url), quick=True)
         loads = webui.model_loads
     rows = {row["case"]: row["result"] for row in answer["rows"]}
