@@ -114,13 +114,8 @@ class Progress:
 
 
 def _int(value: Any) -> int | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return int(number) if math.isfinite(number) else None
+    number = _float(value)
+    return None if number is None else int(number)
 
 
 def _float(value: Any) -> float | None:
