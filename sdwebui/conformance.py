@@ -467,11 +467,17 @@ def case_generation_info(check: Check) -> str:
     return plugin_text(result)
 
 
+def extension_models(check: Check, kind: str, extension: str) -> list[str]:
+    """The list tool's models of an extension; unsupported where the list is null (not installed or not offered)."""
+    models = check.listed(kind)
+    if check.resources is not None and check.resources.get(kind) is None:
+        raise CaseUnsupported(f"{extension} is not installed or not offered by this server")
+    return models
+
+
 def case_controlnet(check: Check) -> str:
     """One unit with a ready-made control image (preprocessor None: nothing to download), checked for its map."""
-    models = [m for m in check.listed("controlnet_models") if key(m) != "none"]
-    if check.resources is not None and check.resources.get("controlnet_models") is None:
-        raise CaseUnsupported("ControlNet is not installed or not offered by this server")
+    models = [m for m in extension_models(check, "controlnet_models", "ControlNet") if key(m) != "none"]
     if not models:
         raise CaseUnsupported("the server lists no ControlNet models")
     image = check.runner.image(input_picture(SIZE, SIZE), "control.png")
@@ -483,9 +489,7 @@ def case_controlnet(check: Check) -> str:
 
 
 def case_adetailer(check: Check) -> str:
-    models = check.listed("adetailer_models")
-    if check.resources is not None and check.resources.get("adetailer_models") is None:
-        raise CaseUnsupported("ADetailer is not installed or not offered by this server")
+    models = extension_models(check, "adetailer_models", "ADetailer")
     if not models:
         raise CaseUnsupported("the server lists no ADetailer models")
     model = next((m for m in models if "face" in m.lower()), models[0])

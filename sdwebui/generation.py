@@ -330,7 +330,7 @@ class Generation:
             )
             if hires.second_pass_steps or server.hires_steps_field == "hr_second_pass_steps":
                 fields[server.hires_steps_field] = hires.second_pass_steps
-            if server.needs_hr_additional_modules:  # Forge: TypeError 'NoneType' is not iterable without it
+            if server.hires_modules:  # Forge: TypeError 'NoneType' is not iterable without it
                 fields["hr_additional_modules"] = ["Use same choices"]
             if server.hires_resize_mode:  # SD.Next 2026: mode 0 never upscales; hr_force runs the second pass
                 fields.update(hr_resize_mode=1, hr_force=True)
@@ -338,11 +338,11 @@ class Generation:
             return Txt2ImgRequest(**fields)
         controls = img2img.controls
         fields.update(init_images=[img2img.init_image], denoising_strength=controls.denoising_strength)
-        if server.has_img2img_controls:
+        if server.img2img_controls:
             fields["resize_mode"] = controls.resize_mode
         if img2img.mask is not None:
             fields.update(mask=img2img.mask, inpainting_mask_invert=int(controls.invert_mask))
-            if server.has_img2img_controls:
+            if server.img2img_controls:
                 fields.update(
                     mask_blur=controls.mask_blur,
                     inpainting_fill=controls.inpainting_fill,
@@ -399,7 +399,7 @@ def check_supported(server: ServerProfile, settings: SamplingSettings, img2img: 
         raise Unsupported(f"The {server.name} takes at most {server.max_steps} steps and would silently use fewer; lower steps.")
     if server.needs_prompt and not settings.prompt:
         raise InvalidInput(f"The {server.name} needs a prompt; describe the image to make.")
-    if img2img is not None and not server.has_img2img_controls:
+    if img2img is not None and not server.img2img_controls:
         ignored = img2img_controls_set(img2img.controls)
         if ignored:
             raise Unsupported(

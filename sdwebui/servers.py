@@ -153,18 +153,6 @@ class ServerProfile:
         return self.model_switch == "options"
 
     @property
-    def can_upscale(self) -> bool:
-        return self.upscale
-
-    @property
-    def has_img2img_controls(self) -> bool:
-        return self.img2img_controls
-
-    @property
-    def needs_hr_additional_modules(self) -> bool:
-        return self.hires_modules
-
-    @property
     def missing_route_advice(self) -> str:
         """What to do when this server lacks a route the plugin needs."""
         if self.family == "sdcpp":

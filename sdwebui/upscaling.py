@@ -39,7 +39,7 @@ class UpscaleResult:
 def upscale(client: WebUIClient, image_base64: str, settings: UpscaleSettings, deadline: Deadline, *, catalog: Catalog | None = None) -> UpscaleResult:
     catalog = catalog or Catalog(client)
     server = catalog.server(deadline)
-    if not server.can_upscale:
+    if not server.upscale:
         raise Unsupported(
             f"The {server.name} cannot upscale (it has no /extra-single-image); use an AUTOMATIC1111, Forge or SD.Next "
             "WebUI for this tool."
